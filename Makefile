@@ -35,7 +35,7 @@ build-fuzz: bootstrap
 	@$(MAKE) --no-print-directory -C build-fuzz -j$(JOBS)
 
 run: build
-	./$(BUILD)/deconflict check examples/syria-air.json; \
+	./$(BUILD)/deconflict check --rules examples/rules.json examples/syria-air.json; \
 	  rc=$$?; echo "(deconflict check exited $$rc: 0 no conflict, 1 conflicts, 2 bad input)"
 
 test: build

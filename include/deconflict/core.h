@@ -87,6 +87,28 @@ int dcf_time_parse(const char *s, size_t len, dcf_time_t *out, const char **why)
  * when t has a sub-second part) into buf[DCF_TIME_STRLEN].  Returns buf. */
 char *dcf_time_format(dcf_time_t t, char buf[DCF_TIME_STRLEN]);
 
+/* ----------------------------------------------------------- string map -- */
+
+/*
+ * A hash map from NUL-terminated strings to pointers.  Keys are BORROWED: the
+ * caller keeps each key's memory alive and unchanged while it is in the map
+ * (the intended use is a key that lives inside the value, such as an
+ * operation's id).  Hashing is SipHash (libsodium crypto_shorthash) with a
+ * random per-map key, so crafted ids cannot force collisions.  Not
+ * thread-safe; at most 2^30 entries.
+ */
+typedef struct dcf_strmap_s dcf_strmap_t;
+
+int dcf_strmap_new(dcf_strmap_t **out);
+void dcf_strmap_free(dcf_strmap_t *m);
+/* Insert or replace.  DCF_ENOMEM / DCF_ELIMIT leave the map unchanged. */
+int dcf_strmap_put(dcf_strmap_t *m, const char *key, void *value);
+/* The value, or NULL when absent. */
+void *dcf_strmap_get(const dcf_strmap_t *m, const char *key);
+/* Remove; returns the old value or NULL when absent. */
+void *dcf_strmap_del(dcf_strmap_t *m, const char *key);
+size_t dcf_strmap_count(const dcf_strmap_t *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,10 +41,10 @@ extern "C" {
  * dcf_geo_limits_t. */
 #define DCF_DEFAULT_MAX_VERTICES 10000
 #define DCF_DEFAULT_MAX_VOLUMES  64
-#define DCF_DEFAULT_MAX_DEPTH    32 /* JSON nesting depth */
-#define DCF_ID_MAX               64 /* bytes of an operation id */
-#define DCF_PARTY_MAX            32 /* bytes of a party slug */
-#define DCF_KIND_MAX             32 /* bytes of an operation kind */
+#define DCF_DEFAULT_MAX_DEPTH    32        /* JSON nesting depth */
+#define DCF_ID_MAX               64        /* bytes of an operation id */
+#define DCF_PARTY_MAX            32        /* bytes of a party slug */
+#define DCF_KIND_MAX             32        /* bytes of an operation kind */
 #define DCF_MAX_RADIUS_M         1000000.0 /* 1,000 km */
 #define DCF_MAX_SEP_H_M          1000000.0
 #define DCF_MAX_SEP_V_M          100000.0
@@ -53,9 +53,9 @@ extern "C" {
 #define DCF_MAX_ALT_M            100000.0
 
 typedef struct {
-    size_t max_vertices; /* per polygon, >= 3 */
-    size_t max_volumes;  /* per operation, >= 1 */
-    size_t max_depth;    /* JSON nesting (checked by callers that load text) */
+    size_t max_vertices;   /* per polygon, >= 3 */
+    size_t max_volumes;    /* per operation, >= 1 */
+    size_t max_depth;      /* JSON nesting (checked by callers that load text) */
     size_t max_operations; /* per document */
 } dcf_geo_limits_t;
 
@@ -102,8 +102,7 @@ typedef struct dcf_footprint_s dcf_footprint_t;
  * Returns DCF_OK, DCF_EINVAL, DCF_ELIMIT, DCF_ENOMEM or DCF_EGEOM.
  */
 int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v, size_t n,
-                          const char *pointer_prefix, dcf_footprint_t **out,
-                          dcf_geo_error_t *err);
+                          const char *pointer_prefix, dcf_footprint_t **out, dcf_geo_error_t *err);
 
 /* Build a geodesic circle footprint; 0 < radius_m <= DCF_MAX_RADIUS_M. */
 int dcf_footprint_circle(dcf_latlng_t center, double radius_m, const char *pointer_prefix,
@@ -115,8 +114,7 @@ dcf_footprint_kind_t dcf_footprint_kind(const dcf_footprint_t *f);
 /* Polygon: its vertices as given (n set to the count).  Circle: NULL. */
 const dcf_latlng_t *dcf_footprint_vertices(const dcf_footprint_t *f, size_t *n);
 /* Circle: centre and radius.  Polygon: returns false. */
-bool dcf_footprint_circle_params(const dcf_footprint_t *f, dcf_latlng_t *center,
-                                 double *radius_m);
+bool dcf_footprint_circle_params(const dcf_footprint_t *f, dcf_latlng_t *center, double *radius_m);
 /* A box that contains every point of the footprint (conservative). */
 void dcf_footprint_bbox(const dcf_footprint_t *f, dcf_bbox_t *out);
 
@@ -157,7 +155,7 @@ typedef struct {
     int32_t priority;
     dcf_sep_t min_sep; /* extra separation this operation asks for (0 = none) */
     dcf_disclosure_t disclosure;
-    bool exigent;                       /* starts inside the notice period on purpose */
+    bool exigent;                            /* starts inside the notice period on purpose */
     char exigent_reason[DCF_REASON_MAX + 1]; /* required non-empty when exigent */
     size_t n_volumes;
     dcf_volume_t *volumes; /* owned, n_volumes entries */
@@ -198,10 +196,9 @@ int dcf_operation_from_json(const struct json_t *obj, const dcf_geo_limits_t *li
  * geodesics) or Point with properties.radius_m (a circle); properties carry
  * the operation fields (id, party, kind, priority, separation, disclosure)
  * and the volume's "altitude" and "time" -- see docs/model.md. */
-int dcf_operation_from_geojson_feature(const struct json_t *feature,
-                                       const dcf_geo_limits_t *limits, unsigned flags,
-                                       const char *pointer_prefix, dcf_operation_t **out,
-                                       dcf_geo_error_t *err);
+int dcf_operation_from_geojson_feature(const struct json_t *feature, const dcf_geo_limits_t *limits,
+                                       unsigned flags, const char *pointer_prefix,
+                                       dcf_operation_t **out, dcf_geo_error_t *err);
 
 /* A list of operations read from one document. */
 typedef struct {
@@ -225,8 +222,7 @@ typedef struct {
  * DCF_ELIMIT or DCF_ENOMEM.
  */
 int dcf_operations_from_document(const struct json_t *doc, const dcf_geo_limits_t *limits,
-                                 unsigned flags, dcf_operation_list_t *out,
-                                 dcf_geo_error_t *err);
+                                 unsigned flags, dcf_operation_list_t *out, dcf_geo_error_t *err);
 void dcf_operation_list_free(dcf_operation_list_t *list);
 
 /* Serialise an operation to a new JSON object in the canonical model shape
@@ -245,8 +241,7 @@ void dcf_rules_free(dcf_rules_t *r);
  * 4096 rows. */
 int dcf_rules_set(dcf_rules_t *r, const char *kind_a, const char *kind_b, const dcf_sep_t *sep);
 /* The row for {kind_a, kind_b}, or the default row. */
-void dcf_rules_lookup(const dcf_rules_t *r, const char *kind_a, const char *kind_b,
-                      dcf_sep_t *out);
+void dcf_rules_lookup(const dcf_rules_t *r, const char *kind_a, const char *kind_b, dcf_sep_t *out);
 /* Component-wise maximum over the default row and every row naming `kind`
  * (what an index query for an operation of that kind must cover). */
 void dcf_rules_max_for_kind(const dcf_rules_t *r, const char *kind, dcf_sep_t *out);
@@ -294,8 +289,8 @@ int dcf_volume_conflict(dcf_geo_ctx_t *ctx, const dcf_volume_t *a, const dcf_vol
 
 /* Geodesic distance in metres between two footprints (0 when they intersect,
  * including touching).  Same accuracy as dcf_volume_conflict. */
-int dcf_footprint_distance(dcf_geo_ctx_t *ctx, const dcf_footprint_t *a,
-                           const dcf_footprint_t *b, double *out_m);
+int dcf_footprint_distance(dcf_geo_ctx_t *ctx, const dcf_footprint_t *a, const dcf_footprint_t *b,
+                           double *out_m);
 
 /* Geodesic distance in metres between two points (PROJ geodesic.h). */
 double dcf_geo_point_distance(dcf_latlng_t a, dcf_latlng_t b);

@@ -78,8 +78,8 @@ int dcf_index_remove(dcf_index_t *idx, uint32_t key);
 int dcf_index_update(dcf_index_t *idx, uint32_t key, const dcf_box_t *box, uint32_t *new_key);
 /* Insert n entries at once into a packed structure (the fast path at
  * start-up).  keys[i] receives the key of boxes[i]. */
-int dcf_index_bulk_load(dcf_index_t *idx, const dcf_box_t *boxes, const uint32_t *parties,
-                        size_t n, uint32_t *keys);
+int dcf_index_bulk_load(dcf_index_t *idx, const dcf_box_t *boxes, const uint32_t *parties, size_t n,
+                        uint32_t *keys);
 /* Repack everything live into one packed structure and recycle dead keys. */
 int dcf_index_compact(dcf_index_t *idx);
 
@@ -96,9 +96,9 @@ typedef int (*dcf_index_cb)(void *arg, uint32_t key);
 
 /* Work a query did, for tests and benchmarks. */
 typedef struct {
-    uint64_t nodes_visited;   /* packed nodes whose bounds were read */
-    uint64_t entries_tested;  /* entry boxes compared with the query */
-    uint64_t candidates;      /* callbacks made */
+    uint64_t nodes_visited;  /* packed nodes whose bounds were read */
+    uint64_t entries_tested; /* entry boxes compared with the query */
+    uint64_t candidates;     /* callbacks made */
 } dcf_index_qstats_t;
 
 /* Report every live entry whose box intersects `q` and whose party is not
@@ -110,10 +110,10 @@ int dcf_index_query(dcf_index_reader_t *rd, const dcf_box_t *q, uint32_t exclude
 /* ------------------------------------------------------ introspection -- */
 
 typedef struct {
-    size_t live;         /* live entries */
-    size_t dead;         /* removed entries not yet compacted away */
-    size_t levels;       /* packed structures plus the write buffer */
-    size_t bytes;        /* heap bytes held by the index */
+    size_t live;   /* live entries */
+    size_t dead;   /* removed entries not yet compacted away */
+    size_t levels; /* packed structures plus the write buffer */
+    size_t bytes;  /* heap bytes held by the index */
 } dcf_index_stats_t;
 
 void dcf_index_stats(const dcf_index_t *idx, dcf_index_stats_t *out);

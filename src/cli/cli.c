@@ -1,0 +1,105 @@
+/*
+ * cli.c -- command dispatch for the `deconflict` program.
+ *
+ * The command table below is the single source of the command names, their
+ * synopses and help texts; `deconflict help`, `deconflict CMD --help` and
+ * unknown-command errors are generated from it.  Each handler receives argv
+ * with argv[0] == the command name and returns the process exit code.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+#include "deconflict/cli.h"
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const dcf_cli_cmd_t commands[] = {
+    {"check", "check [--json] [--rules FILE] FILE",
+     "Read operations from FILE (the JSON model, an array of operations, or a GeoJSON\n"
+     "FeatureCollection; see docs/model.md) and print every conflict between\n"
+     "operations of different parties: the two operations, their parties and the\n"
+     "overlap (time window, altitude band, region, distance).\n"
+     "\n"
+     "  --json         print machine-readable JSON instead of text\n"
+     "  --rules FILE   separation rule table (JSON; see docs/model.md); without it\n"
+     "                 every minimum is 0 (volumes must actually overlap)\n"
+     "  --max-bytes N  refuse input files larger than N bytes (default 1073741824)\n"
+     "\n"
+     "Exit status: 0 no conflict, 1 conflicts found, 2 bad input or could not check.",
+     dcf_cli_check},
+    {"version", "version", "Print the version.", cmd_version},
+    {"help", "help [COMMAND]", "Show the commands, or one command's help.", cmd_help},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const dcf_cli_cmd_t *find_command(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void dcf_cli_usage(FILE *to, const dcf_cli_cmd_t *c) {
+    fprintf(to, "usage: deconflict %s\n\n%s\n", c->synopsis, c->help);
+}
+
+static void overview(FILE *to) {
+    fprintf(to, "deconflict -- deconfliction of 4D operations between parties\n\n"
+                "usage: deconflict COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(to, "  %s\n", commands[i].synopsis);
+    fprintf(to, "\nRun 'deconflict help COMMAND' for a command's options.\n");
+}
+
+static int cmd_help(int argc, char **argv) {
+    if (argc < 2) {
+        overview(stdout);
+        return 0;
+    }
+    const dcf_cli_cmd_t *c = find_command(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "deconflict: unknown command '%s'\n", argv[1]);
+        return 2;
+    }
+    dcf_cli_usage(stdout, c);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("deconflict %s\n", DCF_VERSION_STRING);
+    return 0;
+}
+
+const dcf_cli_cmd_t *dcf_cli_command(const char *name) {
+    return find_command(name);
+}
+
+int dcf_cli_main(int argc, char **argv) {
+    if (argc < 2) {
+        overview(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(1, argv);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(1, argv);
+    const dcf_cli_cmd_t *c = find_command(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "deconflict: unknown command '%s' (try 'deconflict help')\n", argv[1]);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            dcf_cli_usage(stdout, c);
+            return 0;
+        }
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,474 @@
+/*
+ * engine.c -- live operations, the index over their volumes, and conflict
+ * queries (index filter, then exact test).
+ *
+ * DATA.  `ops` is a dense array of operation records (swap-remove), `by_id`
+ * maps an id to its record, `vrefs[key]` maps an index key to (record,
+ * volume number).  Each record remembers the index key of each of its
+ * volumes so it can remove them.  Party slugs are interned into small
+ * integers (`parties`), the form the index stores.
+ *
+ * HOW A QUERY WORKS.  For each volume of the queried operation, the index is
+ * asked for every entry of another party whose box meets the volume's box
+ * grown by the widest minima that could apply to it: the rule table's
+ * maximum for the operation's kind, raised by the separation the operation
+ * asks for and by the largest separation any stored operation asks for
+ * (`max_req`, which only grows; a stale larger value costs candidates, never
+ * answers).  Each candidate then gets the exact test under the pair's own
+ * effective minima.  Results are merged per other operation through a
+ * per-record accumulator slot stamped with a query generation, so merging is
+ * O(1) per candidate and needs no clearing between queries.
+ *
+ * INVARIANTS.  For every live record r and volume i, vrefs[r->keys[i]] names
+ * (r, i); every key in vrefs that is not live has rec == NULL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "deconflict/engine.h"
+
+#define ENGINE_MAX_PARTIES 65536u
+
+typedef struct oprec {
+    dcf_operation_t *op;
+    uint32_t party;
+    uint32_t pos;     /* index in e->ops */
+    uint32_t acc_gen; /* query generation that owns acc_idx */
+    uint32_t acc_idx; /* slot in e->acc for that generation */
+    uint32_t keys[];  /* one index key per volume */
+} oprec_t;
+
+typedef struct {
+    oprec_t *rec;
+    uint32_t vol;
+} vref_t;
+
+struct dcf_engine_s {
+    const dcf_rules_t *rules;
+    dcf_index_t *idx;
+    dcf_index_reader_t *rd;
+    dcf_geo_ctx_t *geo;
+    dcf_strmap_t *by_id;
+    dcf_strmap_t *party_ids;
+    char **parties; /* interned slugs, index = party id */
+    size_t n_parties;
+    oprec_t **ops;
+    size_t n_ops, cap_ops;
+    vref_t *vrefs;
+    size_t cap_vrefs;
+    dcf_sep_t max_req; /* component-wise max of every stored op's min_sep */
+    uint32_t gen;
+    dcf_conflict_t *acc; /* per-query accumulator */
+    size_t n_acc, cap_acc;
+};
+
+static void sep_max(dcf_sep_t *into, const dcf_sep_t *s) {
+    if (s->horizontal_m > into->horizontal_m)
+        into->horizontal_m = s->horizontal_m;
+    if (s->vertical_m > into->vertical_m)
+        into->vertical_m = s->vertical_m;
+    if (s->time_us > into->time_us)
+        into->time_us = s->time_us;
+}
+
+int dcf_engine_new(const dcf_rules_t *rules, const dcf_index_opts_t *iopts, dcf_engine_t **out) {
+    dcf_engine_t *e = calloc(1, sizeof *e);
+    int rc = DCF_ENOMEM;
+    if (e == NULL)
+        return DCF_ENOMEM;
+    e->rules = rules;
+    if ((rc = dcf_index_new(iopts, &e->idx)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_index_reader_new(e->idx, &e->rd)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_geo_ctx_new(&e->geo)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_strmap_new(&e->by_id)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_strmap_new(&e->party_ids)) != DCF_OK)
+        goto fail;
+    *out = e;
+    return DCF_OK;
+fail:
+    dcf_engine_free(e);
+    return rc;
+}
+
+void dcf_engine_free(dcf_engine_t *e) {
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->n_ops; i++) {
+        dcf_operation_free(e->ops[i]->op);
+        free(e->ops[i]);
+    }
+    for (size_t i = 0; i < e->n_parties; i++)
+        free(e->parties[i]);
+    free(e->parties);
+    free(e->ops);
+    free(e->vrefs);
+    free(e->acc);
+    dcf_strmap_free(e->party_ids);
+    dcf_strmap_free(e->by_id);
+    dcf_geo_ctx_free(e->geo);
+    if (e->rd != NULL)
+        dcf_index_reader_free(e->rd);
+    dcf_index_free(e->idx);
+    free(e);
+}
+
+/* Party id for `slug`, interning it when `create`; UINT32_MAX when absent. */
+static int party_id(dcf_engine_t *e, const char *slug, bool create, uint32_t *out) {
+    void *v = dcf_strmap_get(e->party_ids, slug);
+    char *copy = NULL;
+    char **np;
+    int rc;
+    if (v != NULL) {
+        *out = (uint32_t)((uintptr_t)v - 1);
+        return DCF_OK;
+    }
+    if (!create) {
+        *out = UINT32_MAX;
+        return DCF_OK;
+    }
+    if (e->n_parties >= ENGINE_MAX_PARTIES)
+        return DCF_ELIMIT;
+    copy = strdup(slug);
+    np = realloc(e->parties, (e->n_parties + 1) * sizeof *np);
+    if (copy == NULL || np == NULL) {
+        free(copy);
+        if (np != NULL)
+            e->parties = np;
+        return DCF_ENOMEM;
+    }
+    e->parties = np;
+    rc = dcf_strmap_put(e->party_ids, copy, (void *)(uintptr_t)(e->n_parties + 1));
+    if (rc != DCF_OK) {
+        free(copy);
+        return rc;
+    }
+    e->parties[e->n_parties] = copy;
+    *out = (uint32_t)e->n_parties++;
+    return DCF_OK;
+}
+
+static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return DCF_OK;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, ncap * elem);
+    if (n == NULL)
+        return DCF_ENOMEM;
+    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
+    *arr = n;
+    *cap = ncap;
+    return DCF_OK;
+}
+
+static oprec_t *rec_new(dcf_operation_t *op, uint32_t party) {
+    oprec_t *r = calloc(1, sizeof *r + op->n_volumes * sizeof r->keys[0]);
+    if (r != NULL) {
+        r->op = op;
+        r->party = party;
+    }
+    return r;
+}
+
+/* Link a record whose keys are set into ops, by_id and vrefs.  Capacity for
+ * ops and vrefs must already be reserved; only the map insert can fail. */
+static int rec_link(dcf_engine_t *e, oprec_t *r) {
+    int rc = dcf_strmap_put(e->by_id, r->op->id, r);
+    if (rc != DCF_OK)
+        return rc;
+    r->pos = (uint32_t)e->n_ops;
+    e->ops[e->n_ops++] = r;
+    for (uint32_t i = 0; i < r->op->n_volumes; i++)
+        e->vrefs[r->keys[i]] = (vref_t){.rec = r, .vol = i};
+    sep_max(&e->max_req, &r->op->min_sep);
+    return DCF_OK;
+}
+
+static uint32_t max_key(const oprec_t *r) {
+    uint32_t m = 0;
+    for (size_t i = 0; i < r->op->n_volumes; i++)
+        if (r->keys[i] > m)
+            m = r->keys[i];
+    return m;
+}
+
+int dcf_engine_add(dcf_engine_t *e, dcf_operation_t *op) {
+    oprec_t *r = NULL;
+    size_t inserted = 0;
+    int rc;
+    if (dcf_strmap_get(e->by_id, op->id) != NULL)
+        return DCF_EEXIST;
+    if (op->n_volumes == 0)
+        return DCF_EINVAL;
+    uint32_t party;
+    if ((rc = party_id(e, op->party, true, &party)) != DCF_OK)
+        return rc;
+    if ((r = rec_new(op, party)) == NULL)
+        return DCF_ENOMEM;
+    if ((rc = reserve((void **)&e->ops, &e->cap_ops, e->n_ops + 1, sizeof *e->ops)) != DCF_OK)
+        goto fail;
+    for (; inserted < op->n_volumes; inserted++) {
+        dcf_box_t box;
+        dcf_index_box_make(&op->volumes[inserted], NULL, &box);
+        if ((rc = dcf_index_insert(e->idx, &box, party, &r->keys[inserted])) != DCF_OK)
+            goto fail;
+    }
+    rc = reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)max_key(r) + 1, sizeof *e->vrefs);
+    if (rc != DCF_OK)
+        goto fail;
+    if ((rc = rec_link(e, r)) != DCF_OK)
+        goto fail;
+    return DCF_OK;
+fail:
+    while (inserted > 0)
+        dcf_index_remove(e->idx, r->keys[--inserted]);
+    free(r);
+    return rc;
+}
+
+int dcf_engine_add_bulk(dcf_engine_t *e, dcf_operation_t **ops, size_t n) {
+    size_t nvol = 0, linked = 0;
+    dcf_box_t *boxes = NULL;
+    uint32_t *parties = NULL, *keys = NULL;
+    oprec_t **recs = NULL;
+    int rc = DCF_ENOMEM;
+
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i]->n_volumes == 0)
+            return DCF_EINVAL;
+        if (dcf_strmap_get(e->by_id, ops[i]->id) != NULL)
+            return DCF_EEXIST;
+        nvol += ops[i]->n_volumes;
+    }
+    if (nvol > UINT32_MAX / 2)
+        return DCF_ELIMIT;
+    boxes = malloc((nvol ? nvol : 1) * sizeof *boxes);
+    parties = malloc((nvol ? nvol : 1) * sizeof *parties);
+    keys = malloc((nvol ? nvol : 1) * sizeof *keys);
+    recs = calloc(n ? n : 1, sizeof *recs);
+    if (boxes == NULL || parties == NULL || keys == NULL || recs == NULL)
+        goto out;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        uint32_t party;
+        if ((rc = party_id(e, ops[i]->party, true, &party)) != DCF_OK)
+            goto out;
+        if ((recs[i] = rec_new(ops[i], party)) == NULL) {
+            rc = DCF_ENOMEM;
+            goto out;
+        }
+        for (size_t v = 0; v < ops[i]->n_volumes; v++, k++) {
+            dcf_index_box_make(&ops[i]->volumes[v], NULL, &boxes[k]);
+            parties[k] = party;
+        }
+    }
+    rc = reserve((void **)&e->ops, &e->cap_ops, e->n_ops + n, sizeof *e->ops);
+    if (rc != DCF_OK)
+        goto out;
+    if ((rc = dcf_index_bulk_load(e->idx, boxes, parties, nvol, keys)) != DCF_OK)
+        goto out;
+    uint32_t kmax = 0;
+    for (size_t i = 0, k = 0; i < n; i++)
+        for (size_t v = 0; v < ops[i]->n_volumes; v++, k++) {
+            recs[i]->keys[v] = keys[k];
+            if (keys[k] > kmax)
+                kmax = keys[k];
+        }
+    rc = reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)kmax + 1, sizeof *e->vrefs);
+    while (rc == DCF_OK && linked < n) {
+        if ((rc = rec_link(e, recs[linked])) == DCF_OK)
+            linked++;
+    }
+    if (rc != DCF_OK) {
+        /* Undo: unlink what was linked, remove every inserted key. */
+        for (size_t i = linked; i-- > 0;) {
+            dcf_strmap_del(e->by_id, recs[i]->op->id);
+            e->n_ops--;
+        }
+        for (size_t k = 0; k < nvol; k++) {
+            dcf_index_remove(e->idx, keys[k]);
+            if (keys[k] < e->cap_vrefs)
+                e->vrefs[keys[k]].rec = NULL;
+        }
+        goto out;
+    }
+    rc = DCF_OK;
+out:
+    if (rc != DCF_OK && recs != NULL)
+        for (size_t i = 0; i < n; i++)
+            free(recs[i]);
+    free(recs);
+    free(keys);
+    free(parties);
+    free(boxes);
+    return rc;
+}
+
+int dcf_engine_remove(dcf_engine_t *e, const char *id) {
+    oprec_t *r = dcf_strmap_get(e->by_id, id);
+    if (r == NULL)
+        return DCF_ENOENT;
+    for (size_t i = 0; i < r->op->n_volumes; i++) {
+        int rc = dcf_index_remove(e->idx, r->keys[i]);
+        if (rc != DCF_OK)
+            dcf_panic("index lost key %u of operation %s: %s", r->keys[i], id, dcf_strerror(rc));
+        e->vrefs[r->keys[i]].rec = NULL;
+    }
+    dcf_strmap_del(e->by_id, r->op->id);
+    e->ops[r->pos] = e->ops[--e->n_ops];
+    e->ops[r->pos]->pos = r->pos;
+    dcf_operation_free(r->op);
+    free(r);
+    return DCF_OK;
+}
+
+const dcf_operation_t *dcf_engine_get(const dcf_engine_t *e, const char *id) {
+    oprec_t *r = dcf_strmap_get(e->by_id, id);
+    return r != NULL ? r->op : NULL;
+}
+
+size_t dcf_engine_count(const dcf_engine_t *e) {
+    return e->n_ops;
+}
+
+/* ------------------------------------------------------------- queries -- */
+
+typedef struct {
+    dcf_engine_t *e;
+    const dcf_operation_t *op;
+    const dcf_volume_t *vol;
+    const oprec_t *self; /* op's own record when it is stored, else NULL */
+    bool only_greater;   /* all-pairs mode: keep b only when b.id > a.id */
+    int rc;
+} qctx_t;
+
+static void bbox_union(dcf_bbox_t *into, const dcf_bbox_t *b) {
+    if (b->lat_lo < into->lat_lo)
+        into->lat_lo = b->lat_lo;
+    if (b->lat_hi > into->lat_hi)
+        into->lat_hi = b->lat_hi;
+    /* Longitude: union of two arcs; fall back to the whole circle when the
+     * arcs wrap in different ways (rare; conservative). */
+    bool wa = into->lng_lo > into->lng_hi, wb = b->lng_lo > b->lng_hi;
+    if (!wa && !wb) {
+        if (b->lng_lo < into->lng_lo)
+            into->lng_lo = b->lng_lo;
+        if (b->lng_hi > into->lng_hi)
+            into->lng_hi = b->lng_hi;
+    } else if (into->lng_lo != b->lng_lo || into->lng_hi != b->lng_hi) {
+        into->lng_lo = -180.0;
+        into->lng_hi = 180.0;
+    }
+}
+
+static void merge(dcf_conflict_t *c, const dcf_overlap_t *ov, const dcf_sep_t *sep) {
+    if (c->volume_pairs == 0) {
+        c->overlap = *ov;
+        c->sep = *sep;
+    } else {
+        if (ov->t_start < c->overlap.t_start)
+            c->overlap.t_start = ov->t_start;
+        if (ov->t_end > c->overlap.t_end)
+            c->overlap.t_end = ov->t_end;
+        if (ov->alt_lo < c->overlap.alt_lo)
+            c->overlap.alt_lo = ov->alt_lo;
+        if (ov->alt_hi > c->overlap.alt_hi)
+            c->overlap.alt_hi = ov->alt_hi;
+        if (ov->distance_m < c->overlap.distance_m)
+            c->overlap.distance_m = ov->distance_m;
+        bbox_union(&c->overlap.region, &ov->region);
+        sep_max(&c->sep, sep);
+    }
+    c->volume_pairs++;
+}
+
+static int on_candidate(void *arg, uint32_t key) {
+    qctx_t *q = arg;
+    dcf_engine_t *e = q->e;
+    vref_t *vr = &e->vrefs[key];
+    oprec_t *b = vr->rec;
+    dcf_sep_t sep;
+    dcf_overlap_t ov;
+    bool hit = false;
+    int rc;
+
+    if (b == NULL || b == q->self || strcmp(b->op->party, q->op->party) == 0)
+        return 0;
+    if (q->only_greater && strcmp(b->op->id, q->op->id) <= 0)
+        return 0;
+    dcf_rules_effective(e->rules, q->op, b->op, &sep);
+    rc = dcf_volume_conflict(e->geo, q->vol, &b->op->volumes[vr->vol], &sep, &hit, &ov);
+    if (rc != DCF_OK) {
+        q->rc = rc;
+        return 1;
+    }
+    if (!hit)
+        return 0;
+    if (b->acc_gen != e->gen) {
+        rc = reserve((void **)&e->acc, &e->cap_acc, e->n_acc + 1, sizeof *e->acc);
+        if (rc != DCF_OK) {
+            q->rc = rc;
+            return 1;
+        }
+        b->acc_gen = e->gen;
+        b->acc_idx = (uint32_t)e->n_acc;
+        e->acc[e->n_acc++] = (dcf_conflict_t){.a = q->op, .b = b->op};
+    }
+    merge(&e->acc[b->acc_idx], &ov, &sep);
+    return 0;
+}
+
+static int check_one(dcf_engine_t *e, const dcf_operation_t *op, bool only_greater,
+                     dcf_conflict_cb cb, void *arg) {
+    qctx_t q = {.e = e, .op = op, .only_greater = only_greater};
+    dcf_sep_t qsep;
+    uint32_t party;
+    int rc;
+
+    q.self = dcf_strmap_get(e->by_id, op->id);
+    if (q.self != NULL && q.self->op != op)
+        q.self = NULL; /* a different operation with the same id: compare it */
+    if ((rc = party_id(e, op->party, false, &party)) != DCF_OK)
+        return rc;
+    dcf_rules_max_for_kind(e->rules, op->kind, &qsep);
+    sep_max(&qsep, &op->min_sep);
+    sep_max(&qsep, &e->max_req);
+
+    if (++e->gen == 0) { /* wrapped: clear stale stamps */
+        for (size_t i = 0; i < e->n_ops; i++)
+            e->ops[i]->acc_gen = 0;
+        e->gen = 1;
+    }
+    e->n_acc = 0;
+    for (size_t v = 0; v < op->n_volumes; v++) {
+        dcf_box_t box;
+        q.vol = &op->volumes[v];
+        dcf_index_box_make(q.vol, &qsep, &box);
+        rc = dcf_index_query(e->rd, &box, party, on_candidate, &q, NULL);
+        if (q.rc != DCF_OK)
+            return q.rc;
+        if (rc != DCF_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < e->n_acc; i++)
+        if ((rc = cb(arg, &e->acc[i])) != 0)
+            return rc;
+    return DCF_OK;
+}
+
+int dcf_engine_check(dcf_engine_t *e, const dcf_operation_t *op, dcf_conflict_cb cb, void *arg) {
+    return check_one(e, op, false, cb, arg);
+}
+
+int dcf_engine_all_conflicts(dcf_engine_t *e, dcf_conflict_cb cb, void *arg) {
+    for (size_t i = 0; i < e->n_ops; i++) {
+        int rc = check_one(e, e->ops[i]->op, true, cb, arg);
+        if (rc != DCF_OK)
+            return rc;
+    }
+    return DCF_OK;
+}

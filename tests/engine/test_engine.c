@@ -1,0 +1,243 @@
+/*
+ * test_engine.c -- the engine (index filter + exact test) against brute force.
+ *
+ * A fixed-seed random sequence adds, removes and replaces operations (circles
+ * and polygons, several parties and kinds, a rule table with pair-specific
+ * rows, some operations asking for extra separation) and, between mutations,
+ * asks dcf_engine_check for a random probe operation's conflicts.  Each answer
+ * is compared with a brute-force scan: every live operation of another party,
+ * every volume pair, the exact test under dcf_rules_effective.  Any missing or
+ * extra conflict fails.  dcf_engine_all_conflicts is compared the same way on
+ * the final population.
+ */
+#include <stdbool.h>
+
+#include "deconflict/engine.h"
+#include "test.h"
+
+#define POP         600    /* live operations kept around */
+#define MUTATIONS   100000 /* adds + removes + replacements */
+#define PROBE_EVERY 50     /* one check query per this many mutations */
+
+static uint64_t rng = 0x5eed5eed5eed5eedu;
+static uint64_t rnd(void) {
+    uint64_t z = (rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+static double unif(double lo, double hi) {
+    return lo + (hi - lo) * ((double)(rnd() >> 11) / 9007199254740992.0);
+}
+
+static const char *parties[] = {"blue", "red", "green"};
+static const char *kinds[] = {"drone", "helicopter", "fixed-wing"};
+static long seq;
+
+static dcf_footprint_t *random_footprint(void) {
+    dcf_footprint_t *f = NULL;
+    /* A 40 km x 40 km box around (35 N, 40 E), so many pairs interact. */
+    dcf_latlng_t c = {unif(35.0, 35.36), unif(40.0, 40.44)};
+    if (rnd() % 2) {
+        if (dcf_footprint_circle(c, unif(100, 4000), "", &f, NULL) != DCF_OK)
+            return NULL;
+        return f;
+    }
+    /* A star-shaped polygon: angles sorted, radii random, so never self-crossing. */
+    size_t n = 3 + rnd() % 6;
+    dcf_latlng_t v[8];
+    double r0 = unif(0.002, 0.03);
+    for (size_t i = 0; i < n; i++) {
+        double a = 2 * M_PI * ((double)i + unif(0.1, 0.9)) / (double)n;
+        double r = r0 * unif(0.4, 1.0);
+        v[i].lat = c.lat + r * sin(a);
+        v[i].lng = c.lng + r * cos(a) / cos(c.lat * M_PI / 180);
+    }
+    dcf_geo_limits_t lim;
+    dcf_geo_limits_default(&lim);
+    if (dcf_footprint_polygon(&lim, v, n, "", &f, NULL) != DCF_OK)
+        return NULL;
+    return f;
+}
+
+static dcf_operation_t *random_op(void) {
+    dcf_operation_t *op = calloc(1, sizeof *op);
+    size_t nv = 1 + rnd() % 3;
+    op->volumes = calloc(nv, sizeof *op->volumes);
+    snprintf(op->id, sizeof op->id, "op-%ld", seq++);
+    snprintf(op->party, sizeof op->party, "%s", parties[rnd() % 3]);
+    snprintf(op->kind, sizeof op->kind, "%s", kinds[rnd() % 3]);
+    op->priority = (int32_t)(rnd() % 100);
+    if (rnd() % 10 == 0) {
+        op->min_sep.horizontal_m = unif(0, 3000);
+        op->min_sep.vertical_m = unif(0, 200);
+        op->min_sep.time_us = (dcf_time_t)unif(0, 900) * DCF_USEC_PER_SEC;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        dcf_volume_t *v = &op->volumes[i];
+        v->footprint = random_footprint();
+        if (v->footprint == NULL) {
+            dcf_operation_free(op);
+            return NULL;
+        }
+        op->n_volumes = i + 1;
+        /* Whole minutes on a 2-day horizon make back-to-back slots common. */
+        dcf_time_t t0 = (dcf_time_t)(1795000000 + 60 * (rnd() % 2880)) * DCF_USEC_PER_SEC;
+        v->t_start = t0;
+        v->t_end = t0 + (dcf_time_t)(60 * (5 + rnd() % 240)) * DCF_USEC_PER_SEC;
+        v->alt_lo = (double)(100 * (rnd() % 60));
+        v->alt_hi = v->alt_lo + (double)(100 * (1 + rnd() % 40));
+    }
+    return op;
+}
+
+/* Brute force: does `a` conflict with `b` under the rule table? */
+static bool brute_pair(dcf_geo_ctx_t *g, const dcf_rules_t *rules, const dcf_operation_t *a,
+                       const dcf_operation_t *b) {
+    dcf_sep_t sep;
+    if (strcmp(a->party, b->party) == 0)
+        return false;
+    dcf_rules_effective(rules, a, b, &sep);
+    for (size_t i = 0; i < a->n_volumes; i++)
+        for (size_t j = 0; j < b->n_volumes; j++) {
+            bool hit = false;
+            if (dcf_volume_conflict(g, &a->volumes[i], &b->volumes[j], &sep, &hit, NULL) != DCF_OK)
+                return false;
+            if (hit)
+                return true;
+        }
+    return false;
+}
+
+typedef struct {
+    const char *ids[POP * 2];
+    size_t n;
+} found_t;
+
+static int collect(void *arg, const dcf_conflict_t *c) {
+    found_t *f = arg;
+    if (f->n < POP * 2)
+        f->ids[f->n++] = c->b->id;
+    return 0;
+}
+
+static bool found_has(const found_t *f, const char *id) {
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    dcf_geo_ctx_t *g;
+    const dcf_rules_t *rules;
+    long n, bad;
+} pairs_t;
+
+static int check_pair(void *arg, const dcf_conflict_t *c) {
+    pairs_t *p = arg;
+    p->n++;
+    if (c->a == c->b || !brute_pair(p->g, p->rules, c->a, c->b))
+        p->bad++;
+    return 0;
+}
+
+static void test_engine_vs_brute_force(void) {
+    dcf_sep_t def = {.horizontal_m = 500, .vertical_m = 150, .time_us = 0};
+    dcf_sep_t hf = {.horizontal_m = 2000, .vertical_m = 300, .time_us = 300 * DCF_USEC_PER_SEC};
+    dcf_sep_t dd = {.horizontal_m = 50, .vertical_m = 15, .time_us = 0};
+    dcf_rules_t *rules = NULL;
+    dcf_engine_t *e = NULL;
+    dcf_geo_ctx_t *g = NULL;
+    dcf_operation_t *live[POP] = {0};
+    size_t n_live = 0;
+    long misses = 0, extras = 0, dups = 0, probes = 0, conflicts_seen = 0;
+
+    CHECK_INT(dcf_rules_new(&def, &rules), DCF_OK);
+    CHECK_INT(dcf_rules_set(rules, "helicopter", "fixed-wing", &hf), DCF_OK);
+    CHECK_INT(dcf_rules_set(rules, "drone", "drone", &dd), DCF_OK);
+    dcf_index_opts_t io;
+    dcf_index_opts_default(&io);
+    io.delta_max = 64; /* exercise packing and merging often */
+    CHECK_INT(dcf_engine_new(rules, &io, &e), DCF_OK);
+    CHECK_INT(dcf_geo_ctx_new(&g), DCF_OK);
+    if (rules == NULL || e == NULL || g == NULL)
+        return;
+
+    for (long step = 0; step < MUTATIONS; step++) {
+        unsigned what = (unsigned)(rnd() % 3);
+        if (n_live < POP / 2 || (what == 0 && n_live < POP)) {
+            dcf_operation_t *op = random_op();
+            if (op == NULL) {
+                CHECK(op != NULL);
+                continue;
+            }
+            if (dcf_engine_add(e, op) != DCF_OK) {
+                CHECK_MSG(0, "add %s failed", op->id);
+                dcf_operation_free(op);
+                continue;
+            }
+            live[n_live++] = op;
+        } else if (what == 1 && n_live > 0) {
+            size_t i = rnd() % n_live;
+            CHECK_INT(dcf_engine_remove(e, live[i]->id), DCF_OK);
+            live[i] = live[--n_live];
+        } else if (n_live > 0) { /* replace: an update as the server will do it */
+            size_t i = rnd() % n_live;
+            dcf_operation_t *op = random_op();
+            if (op == NULL)
+                continue;
+            snprintf(op->id, sizeof op->id, "%s", live[i]->id);
+            CHECK_INT(dcf_engine_remove(e, live[i]->id), DCF_OK);
+            CHECK_INT(dcf_engine_add(e, op), DCF_OK);
+            live[i] = op;
+        }
+
+        if (step % PROBE_EVERY != 0)
+            continue;
+        dcf_operation_t *probe = random_op();
+        if (probe == NULL)
+            continue;
+        found_t f = {.n = 0};
+        CHECK_INT(dcf_engine_check(e, probe, collect, &f), DCF_OK);
+        for (size_t i = 0; i < f.n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(f.ids[i], f.ids[j]) == 0)
+                    dups++;
+        for (size_t i = 0; i < n_live; i++) {
+            bool want = brute_pair(g, rules, probe, live[i]);
+            bool got = found_has(&f, live[i]->id);
+            misses += want && !got;
+            extras += got && !want;
+            conflicts_seen += want;
+        }
+        probes++;
+        dcf_operation_free(probe);
+    }
+    CHECK_MSG(misses == 0, "%ld conflicts missed", misses);
+    CHECK_MSG(extras == 0, "%ld conflicts invented", extras);
+    CHECK_MSG(dups == 0, "%ld duplicate reports", dups);
+    CHECK_MSG(conflicts_seen > 1000, "only %ld conflicts: the test is too sparse to mean much",
+              conflicts_seen);
+    fprintf(stderr, "engine: %ld probes, %ld conflicts compared, %zu live operations\n", probes,
+            conflicts_seen, n_live);
+
+    /* All pairs, each exactly once, each a real conflict. */
+    long want_pairs = 0;
+    for (size_t i = 0; i < n_live; i++)
+        for (size_t j = i + 1; j < n_live; j++)
+            want_pairs += brute_pair(g, rules, live[i], live[j]);
+    pairs_t pairs = {.g = g, .rules = rules};
+    CHECK_INT(dcf_engine_all_conflicts(e, check_pair, &pairs), DCF_OK);
+    CHECK_INT(pairs.n, want_pairs);
+    CHECK_INT(pairs.bad, 0);
+
+    dcf_geo_ctx_free(g);
+    dcf_engine_free(e);
+    dcf_rules_free(rules);
+}
+
+int main(void) {
+    RUN(test_engine_vs_brute_force);
+    TEST_DONE();
+}
