@@ -31,63 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_MAX_DEPTH 16
 
 /* True when `j` nests deeper than `limit` containers. */
-static bool too_deep(const json_t *j, size_t limit) {
-    if (!json_is_object(j) && !json_is_array(j))
-        return false;
-    if (limit == 0)
-        return true;
-    if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
-            if (too_deep(v, limit - 1))
-                return true;
-        }
-        return false;
-    }
-    for (size_t i = 0; i < json_array_size(j); i++)
-        if (too_deep(json_array_get(j, i), limit - 1))
-            return true;
-    return false;
-}
-
 static bool sep_eq(const dcf_sep_t *a, const dcf_sep_t *b) {
     return a->horizontal_m == b->horizontal_m && a->vertical_m == b->vertical_m &&
            a->time_us == b->time_us;
-}
-
-static bool footprint_eq(const dcf_footprint_t *a, const dcf_footprint_t *b) {
-    dcf_latlng_t ca, cb;
-    double ra, rb;
-    size_t na, nb;
-    if (dcf_footprint_kind(a) != dcf_footprint_kind(b))
-        return false;
-    if (dcf_footprint_circle_params(a, &ca, &ra))
-        return dcf_footprint_circle_params(b, &cb, &rb) && ca.lat == cb.lat && ca.lng == cb.lng &&
-               ra == rb;
-    const dcf_latlng_t *va = dcf_footprint_vertices(a, &na), *vb = dcf_footprint_vertices(b, &nb);
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (va[i].lat != vb[i].lat || va[i].lng != vb[i].lng)
-            return false;
-    return true;
-}
-
-static bool op_eq(const dcf_operation_t *a, const dcf_operation_t *b) {
-    if (strcmp(a->id, b->id) != 0 || strcmp(a->party, b->party) != 0 ||
-        strcmp(a->kind, b->kind) != 0 || a->priority != b->priority ||
-        !sep_eq(&a->min_sep, &b->min_sep) || a->disclosure != b->disclosure ||
-        a->exigent != b->exigent || strcmp(a->exigent_reason, b->exigent_reason) != 0 ||
-        a->n_volumes != b->n_volumes)
-        return false;
-    for (size_t i = 0; i < a->n_volumes; i++) {
-        const dcf_volume_t *x = &a->volumes[i], *y = &b->volumes[i];
-        if (x->alt_lo != y->alt_lo || x->alt_hi != y->alt_hi || x->t_start != y->t_start ||
-            x->t_end != y->t_end || !footprint_eq(x->footprint, y->footprint))
-            return false;
-    }
-    return true;
 }
 
 static void check_err(const dcf_geo_error_t *err) {
@@ -114,7 +60,8 @@ static void round_trip(const dcf_operation_t *op, const dcf_geo_limits_t *lim) {
         abort();
     dcf_operation_t *back = NULL;
     dcf_geo_error_t err = {{0}, {0}};
-    if (dcf_operation_from_json(back_j, lim, 0, "", &back, &err) != DCF_OK || !op_eq(op, back))
+    if (dcf_operation_from_json(back_j, lim, 0, "", &back, &err) != DCF_OK ||
+        !dcf_operation_equal(op, back))
         abort();
     dcf_operation_free(back);
     json_decref(back_j);
@@ -128,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL)
         return 0;
-    if (too_deep(doc, lim.max_depth)) {
+    if (dcf_json_too_deep(doc, lim.max_depth)) {
         json_decref(doc);
         return 0;
     }

@@ -164,6 +164,14 @@ typedef struct {
 /* Free everything an operation owns and the operation itself. */
 void dcf_operation_free(dcf_operation_t *op);
 
+/* True when two operations are the same in every field, volume and vertex
+ * (exact comparison of numbers; used by round-trip checks and idempotent
+ * writes). */
+bool dcf_operation_equal(const dcf_operation_t *a, const dcf_operation_t *b);
+
+/* True when `kind` is a valid operation kind: [a-z0-9][a-z0-9._-]{0,31}. */
+bool dcf_kind_valid(const char *kind);
+
 /* ------------------------------------------------------------- JSON -- */
 
 /* jansson's json_t, without making every includer include jansson. */
@@ -177,6 +185,11 @@ enum {
     /* "id" must be present.  Without it a missing id leaves op->id empty. */
     DCF_PARSE_REQUIRE_ID = 1u << 1,
 };
+
+/* True when `j` nests containers deeper than `max_depth` (a scalar has depth
+ * 0, [] and {} depth 1).  Stops descending at the limit, so it is cheap on
+ * hostile input.  Callers that load text check this before parsing. */
+bool dcf_json_too_deep(const struct json_t *j, size_t max_depth);
 
 /*
  * Parse one operation from its JSON object (the shape in docs/model.md).

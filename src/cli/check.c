@@ -76,34 +76,6 @@ out:
     return rc;
 }
 
-/* Depth of the deepest container in `j` (a scalar has depth 0). */
-static size_t json_depth(const json_t *j, size_t limit) {
-    size_t best = 0;
-    if (limit == 0)
-        return 1;
-    if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
-            size_t d = json_depth(v, limit - 1);
-            if (d > best)
-                best = d;
-        }
-        return best + 1;
-    }
-    if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) {
-            size_t d = json_depth(v, limit - 1);
-            if (d > best)
-                best = d;
-        }
-        return best + 1;
-    }
-    return 0;
-}
-
 /* Load FILE as JSON within the limits; on failure print why and return NULL. */
 static json_t *load_json(const char *path, size_t max_bytes, size_t max_depth) {
     char *buf = NULL, err[256];
@@ -122,7 +94,7 @@ static json_t *load_json(const char *path, size_t max_bytes, size_t max_depth) {
                 jerr.text);
         return NULL;
     }
-    if (json_depth(doc, max_depth + 1) > max_depth) {
+    if (dcf_json_too_deep(doc, max_depth)) {
         fprintf(stderr, "deconflict: %s: JSON nested deeper than the limit of %zu\n", path,
                 max_depth);
         json_decref(doc);

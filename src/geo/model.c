@@ -285,6 +285,69 @@ static bool syntax_ok(const syntax_t *s, const char *str, size_t len) {
     return true;
 }
 
+bool dcf_kind_valid(const char *kind) {
+    return kind != NULL && syntax_ok(&S_KIND, kind, strlen(kind));
+}
+
+bool dcf_json_too_deep(const json_t *j, size_t max_depth) {
+    if (!json_is_object(j) && !json_is_array(j))
+        return false;
+    if (max_depth == 0)
+        return true;
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) {
+            if (dcf_json_too_deep(v, max_depth - 1))
+                return true;
+        }
+        return false;
+    }
+    for (size_t i = 0; i < json_array_size(j); i++)
+        if (dcf_json_too_deep(json_array_get(j, i), max_depth - 1))
+            return true;
+    return false;
+}
+
+static bool sep_equal(const dcf_sep_t *a, const dcf_sep_t *b) {
+    return a->horizontal_m == b->horizontal_m && a->vertical_m == b->vertical_m &&
+           a->time_us == b->time_us;
+}
+
+static bool footprint_equal(const dcf_footprint_t *a, const dcf_footprint_t *b) {
+    dcf_latlng_t ca, cb;
+    double ra, rb;
+    size_t na, nb;
+    if (dcf_footprint_kind(a) != dcf_footprint_kind(b))
+        return false;
+    if (dcf_footprint_circle_params(a, &ca, &ra))
+        return dcf_footprint_circle_params(b, &cb, &rb) && ca.lat == cb.lat && ca.lng == cb.lng &&
+               ra == rb;
+    const dcf_latlng_t *va = dcf_footprint_vertices(a, &na), *vb = dcf_footprint_vertices(b, &nb);
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (va[i].lat != vb[i].lat || va[i].lng != vb[i].lng)
+            return false;
+    return true;
+}
+
+bool dcf_operation_equal(const dcf_operation_t *a, const dcf_operation_t *b) {
+    if (strcmp(a->id, b->id) != 0 || strcmp(a->party, b->party) != 0 ||
+        strcmp(a->kind, b->kind) != 0 || a->priority != b->priority ||
+        !sep_equal(&a->min_sep, &b->min_sep) || a->disclosure != b->disclosure ||
+        a->exigent != b->exigent || strcmp(a->exigent_reason, b->exigent_reason) != 0 ||
+        a->n_volumes != b->n_volumes)
+        return false;
+    for (size_t i = 0; i < a->n_volumes; i++) {
+        const dcf_volume_t *x = &a->volumes[i], *y = &b->volumes[i];
+        if (x->alt_lo != y->alt_lo || x->alt_hi != y->alt_hi || x->t_start != y->t_start ||
+            x->t_end != y->t_end || !footprint_equal(x->footprint, y->footprint))
+            return false;
+    }
+    return true;
+}
+
 /* Member `key` as a string of syntax `s` copied into dst (which has room for
  * s->max + 1 bytes); dst untouched when absent and optional. */
 static int get_string(const json_t *obj, const char *key, bool required, const syntax_t *s,

@@ -72,21 +72,6 @@ static bool sep_valid(const dcf_sep_t *s) {
            s->time_us <= (dcf_time_t)DCF_MAX_SEP_T_S * DCF_USEC_PER_SEC;
 }
 
-/* The operation kind syntax of docs/model.md: [a-z0-9][a-z0-9._-]{0,31}. */
-static bool kind_valid(const char *k) {
-    size_t n = k != NULL ? strlen(k) : 0;
-    if (n < 1 || n > DCF_KIND_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  (i > 0 && (c == '-' || c == '.' || c == '_'));
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 int dcf_rules_new(const dcf_sep_t *def, dcf_rules_t **out) {
     if (def == NULL || !sep_valid(def))
         return DCF_EINVAL;
@@ -175,7 +160,7 @@ static void maxima_rescan(dcf_rules_t *r, const char *kind) {
 }
 
 int dcf_rules_set(dcf_rules_t *r, const char *kind_a, const char *kind_b, const dcf_sep_t *sep) {
-    if (!kind_valid(kind_a) || !kind_valid(kind_b) || sep == NULL || !sep_valid(sep))
+    if (!dcf_kind_valid(kind_a) || !dcf_kind_valid(kind_b) || sep == NULL || !sep_valid(sep))
         return DCF_EINVAL;
     const char *a = kind_a, *b = kind_b;
     if (strcmp(a, b) > 0) {
@@ -385,7 +370,7 @@ int dcf_rules_from_json(const json_t *obj, dcf_rules_t **out, dcf_geo_error_t *e
         for (size_t j = 0; j < 2; j++) {
             const json_t *kj = json_array_get(kinds, j);
             k[j] = json_string_value(kj);
-            if (k[j] == NULL || strlen(k[j]) != json_string_length(kj) || !kind_valid(k[j])) {
+            if (k[j] == NULL || strlen(k[j]) != json_string_length(kj) || !dcf_kind_valid(k[j])) {
                 snprintf(q, sizeof q, "/rules/%zu/kinds/%zu", i, j);
                 rc = fail(err, DCF_EINVAL, q,
                           "must be a kind: 1-32 bytes of a-z 0-9 . _ - starting with a-z or 0-9");

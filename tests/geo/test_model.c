@@ -107,39 +107,6 @@ static bool sep_eq(const dcf_sep_t *a, const dcf_sep_t *b) {
            a->time_us == b->time_us;
 }
 
-static bool footprint_eq(const dcf_footprint_t *a, const dcf_footprint_t *b) {
-    if (dcf_footprint_kind(a) != dcf_footprint_kind(b))
-        return false;
-    dcf_latlng_t ca, cb;
-    double ra, rb;
-    if (dcf_footprint_circle_params(a, &ca, &ra))
-        return dcf_footprint_circle_params(b, &cb, &rb) && ca.lat == cb.lat && ca.lng == cb.lng &&
-               ra == rb;
-    size_t na, nb;
-    const dcf_latlng_t *va = dcf_footprint_vertices(a, &na), *vb = dcf_footprint_vertices(b, &nb);
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (va[i].lat != vb[i].lat || va[i].lng != vb[i].lng)
-            return false;
-    return true;
-}
-
-static bool op_eq(const dcf_operation_t *a, const dcf_operation_t *b) {
-    if (strcmp(a->id, b->id) || strcmp(a->party, b->party) || strcmp(a->kind, b->kind) ||
-        a->priority != b->priority || !sep_eq(&a->min_sep, &b->min_sep) ||
-        a->disclosure != b->disclosure || a->exigent != b->exigent ||
-        strcmp(a->exigent_reason, b->exigent_reason) || a->n_volumes != b->n_volumes)
-        return false;
-    for (size_t i = 0; i < a->n_volumes; i++) {
-        const dcf_volume_t *x = &a->volumes[i], *y = &b->volumes[i];
-        if (x->alt_lo != y->alt_lo || x->alt_hi != y->alt_hi || x->t_start != y->t_start ||
-            x->t_end != y->t_end || !footprint_eq(x->footprint, y->footprint))
-            return false;
-    }
-    return true;
-}
-
 static dcf_operation_t *parse_ok(const char *text, unsigned flags) {
     json_t *j = load(text);
     dcf_operation_t *op = NULL;
@@ -159,7 +126,7 @@ static void check_round_trip(const dcf_operation_t *op) {
     int rc = dcf_operation_from_json(j, NULL, 0, "", &back, &err);
     CHECK_MSG(rc == DCF_OK, "round trip rejected at %s: %s", err.pointer, err.rule);
     if (rc == DCF_OK) {
-        CHECK(op_eq(op, back));
+        CHECK(dcf_operation_equal(op, back));
         json_t *j2 = dcf_operation_to_json(back);
         CHECK(json_equal(j, j2));
         json_decref(j2);
@@ -797,7 +764,43 @@ static void test_geojson_footprint_pointer(void) {
             "/features/0/geometry/coordinates/0/2", "must differ from the previous vertex");
 }
 
+/* dcf_operation_equal tells apart operations that differ in one field, and
+ * dcf_json_too_deep counts nesting exactly. */
+static void test_equal_and_depth(void) {
+    dcf_operation_t *a = parse_ok(POLY_OP, 0), *b = parse_ok(POLY_OP, 0);
+    dcf_operation_t *c = parse_ok(CIRCLE_OP, 0);
+    if (a == NULL || b == NULL || c == NULL)
+        return;
+    CHECK(dcf_operation_equal(a, b));
+    CHECK(!dcf_operation_equal(a, c));
+    b->priority++;
+    CHECK(!dcf_operation_equal(a, b));
+    b->priority--;
+    b->volumes[0].t_end++;
+    CHECK(!dcf_operation_equal(a, b));
+    b->volumes[0].t_end--;
+    b->min_sep.vertical_m = 1;
+    CHECK(!dcf_operation_equal(a, b));
+    dcf_operation_free(a);
+    dcf_operation_free(b);
+    dcf_operation_free(c);
+
+    CHECK(dcf_kind_valid("air-patrol"));
+    CHECK(!dcf_kind_valid("-air"));
+    CHECK(!dcf_kind_valid("Air"));
+    CHECK(!dcf_kind_valid(""));
+
+    json_t *j = load("{'a': [[{'b': 1}]]}"); /* depth 4 */
+    CHECK(!dcf_json_too_deep(j, 4));
+    CHECK(dcf_json_too_deep(j, 3));
+    json_decref(j);
+    j = json_integer(7);
+    CHECK(!dcf_json_too_deep(j, 0));
+    json_decref(j);
+}
+
 int main(void) {
+    RUN(test_equal_and_depth);
     RUN(test_polygon_op);
     RUN(test_circle_op);
     RUN(test_multi_volume_op);
