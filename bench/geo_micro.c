@@ -4,9 +4,12 @@
  *
  * Pairs are built near 35 N 41 E like the engine benchmark's footprints
  * (circles of 100 m - 10 km radius, convex 8-gons and concave 16-gons of
- * 0.2 - 20 km across) and placed in three bands relative to the minimum
- * h = 1000 m: overlapping, near (boundary gap 0 - 2h) and far (gap 2h - 20
- * km, as an index box grown by the widest minima would still return).  Each
+ * 0.2 - 20 km across) and placed in bands relative to the minimum
+ * h = 1000 m: overlapping, near (boundary gap 0 - 2h), far (gap 2h - 20
+ * km, as an index box grown by the widest minima would still return), and
+ * at-h (near pairs, each with its own minimum 5 cm either side of its
+ * reported distance -- itself within 0.25 m -- so that nearly every
+ * decision takes the slow, measured path).  Each
  * row is the mean over all pairs of dcf_volume_conflict, once without and
  * once with the overlap record (the engine asks for it, which costs a
  * distance on conflicting pairs), plus how often the slow refinement ran
@@ -26,10 +29,10 @@
 #include "deconflict/geo.h"
 
 enum { SHAPE_CIRCLE, SHAPE_POLY8, SHAPE_POLY16 };
-enum { BAND_OVERLAP, BAND_NEAR, BAND_FAR };
+enum { BAND_OVERLAP, BAND_NEAR, BAND_FAR, BAND_AT_H };
 
 static const char *const shape_names[] = {"circle", "poly8", "poly16"};
-static const char *const band_names[] = {"overlap", "near", "far"};
+static const char *const band_names[] = {"overlap", "near", "far", "at-h"};
 
 typedef struct {
     struct geod_geodesic g;
@@ -61,6 +64,7 @@ static dcf_footprint_t *make(gen_t *g, int shape, dcf_latlng_t c, double r) {
 
 typedef struct {
     dcf_volume_t a, b;
+    double h; /* the pair's own horizontal minimum (band at-h), else < 0 */
 } pair_t;
 
 static int build_pairs(gen_t *g, int sa, int sb, int band, double h, pair_t *out, size_t n) {
@@ -69,14 +73,15 @@ static int build_pairs(gen_t *g, int sa, int sb, int band, double h, pair_t *out
         double ra = exp(unif(g, log(100.0), log(10000.0)));
         double rb = exp(unif(g, log(100.0), log(10000.0)));
         double d = band == BAND_OVERLAP ? unif(g, 0, 0.8) * fmin(ra, rb)
-                   : band == BAND_NEAR  ? ra + rb + unif(g, 0, 2 * h)
-                                        : ra + rb + unif(g, 2 * h, 20000);
+                   : band == BAND_FAR   ? ra + rb + unif(g, 2 * h, 20000)
+                                        : ra + rb + unif(g, 0, 2 * h);
         geod_direct(&g->g, ca.lat, ca.lng, unif(g, 0, 360), d, &cb.lat, &cb.lng, NULL);
         dcf_footprint_t *fa = make(g, sa, ca, ra), *fb = make(g, sb, cb, rb);
         if (fa == NULL || fb == NULL)
             return -1;
         out[i].a = (dcf_volume_t){fa, 0, 500, 0, 3600 * DCF_USEC_PER_SEC};
         out[i].b = (dcf_volume_t){fb, 100, 600, 600 * DCF_USEC_PER_SEC, 7200 * DCF_USEC_PER_SEC};
+        out[i].h = -1.0;
     }
     return 0;
 }
@@ -88,6 +93,20 @@ static void free_pairs(pair_t *p, size_t n) {
     }
 }
 
+/* Band at-h: give each pair a minimum 5 cm either side of its distance, so
+ * that every decision needs the slow path. */
+static int set_at_h(dcf_geo_ctx_t *ctx, pair_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        double d;
+        if (dcf_footprint_distance(ctx, p[i].a.footprint, p[i].b.footprint, &d) != DCF_OK)
+            return -1;
+        p[i].h = d + (i % 2 ? 0.05 : -0.05);
+        if (p[i].h <= 0.0)
+            p[i].h = 0.05;
+    }
+    return 0;
+}
+
 /* Mean ns per dcf_volume_conflict over the pairs, `reps` passes. */
 static double time_pairs(dcf_geo_ctx_t *ctx, const pair_t *p, size_t n, const dcf_sep_t *sep,
                          bool with_overlap, int reps, size_t *hits) {
@@ -97,7 +116,10 @@ static double time_pairs(dcf_geo_ctx_t *ctx, const pair_t *p, size_t n, const dc
     for (int r = 0; r < reps; r++)
         for (size_t i = 0; i < n; i++) {
             bool c = false;
-            if (dcf_volume_conflict(ctx, &p[i].a, &p[i].b, sep, &c, with_overlap ? &ov : NULL) !=
+            dcf_sep_t own = *sep;
+            if (p[i].h >= 0.0 && sep->horizontal_m > 0.0)
+                own.horizontal_m = p[i].h;
+            if (dcf_volume_conflict(ctx, &p[i].a, &p[i].b, &own, &c, with_overlap ? &ov : NULL) !=
                 DCF_OK)
                 return -1.0;
             h += c;
@@ -126,7 +148,7 @@ int main(int argc, char **argv) {
     printf("%-16s %-8s %10s %12s %8s %10s\n", "shapes", "band", "no-overlap", "with-overlap",
            "hits", "h=0");
     for (size_t s = 0; s < sizeof pairs_of / sizeof *pairs_of; s++) {
-        for (int band = 0; band < 3; band++) {
+        for (int band = 0; band < 4; band++) {
             dcf_sep_t sep = {1000.0, 50.0, 0}, sep0 = {0, 0, 0};
             size_t hits = 0, hits0 = 0;
             char name[32], row[48];
@@ -138,7 +160,11 @@ int main(int argc, char **argv) {
             if (build_pairs(&g, pairs_of[s][0], pairs_of[s][1], band, sep.horizontal_m, pairs, n) !=
                 0)
                 return 1;
+            if (band == BAND_AT_H && set_at_h(ctx, pairs, n) != 0)
+                return 1;
             int reps = (int)(200000 / n) + 1;
+            if (band == BAND_AT_H)
+                reps = 1;
             double t_plain = time_pairs(ctx, pairs, n, &sep, false, reps, &hits);
             double t_ov = time_pairs(ctx, pairs, n, &sep, true, reps, &hits);
             double t_zero = time_pairs(ctx, pairs, n, &sep0, false, reps, &hits0);

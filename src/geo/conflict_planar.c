@@ -69,10 +69,21 @@ static inline bool p2_eq(dcf__p2_t a, dcf__p2_t b) {
 
 /* ------------------------------------------------------------ distance -- */
 
+static void ring_box(const dcf__p2_t *r, size_t n, double box[4]) {
+    box[0] = box[2] = INFINITY;
+    box[1] = box[3] = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        box[0] = dcf__min(box[0], r[i].x);
+        box[1] = dcf__max(box[1], r[i].x);
+        box[2] = dcf__min(box[2], r[i].y);
+        box[3] = dcf__max(box[3], r[i].y);
+    }
+}
+
 double dcf__planar_dist(const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_t nb,
-                        dcf__witness_t *w) {
+                        dcf__witness_t *w, double stop, double cap) {
     dcf__witness_t best_w = {0, 0, a[0], a[0]};
-    double best = INFINITY;
+    double best = cap * cap, stop2 = stop * stop, bb[4];
 
     if (dcf__ring_locate(b, nb, a[0]) >= 0) {
         best = 0.0;
@@ -83,14 +94,40 @@ double dcf__planar_dist(const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_
         best = 0.0;
         goto out;
     }
+    ring_box(b, nb, bb);
+    /* Seed with the closest pair of vertices (an upper bound on the answer)
+     * so that the segment loop below can skip most pairs on their boxes. */
+    if (stop == 0.0) {
+        double seed = best;
+        size_t si = 0, sj = 0;
+        for (size_t i = 0; i < na; i++)
+            for (size_t j = 0; j < nb; j++) {
+                double dx = a[i].x - b[j].x, dy = a[i].y - b[j].y, d2 = dx * dx + dy * dy;
+                if (d2 < seed) {
+                    seed = d2;
+                    si = i;
+                    sj = j;
+                }
+            }
+        if (seed < best) {
+            best = seed;
+            best_w = (dcf__witness_t){si, sj, a[si], b[sj]};
+        }
+    }
     for (size_t i = 0; i < na; i++) {
         dcf__p2_t a0 = a[i], a1 = at(a, na, i);
-        double axlo = fmin(a0.x, a1.x), axhi = fmax(a0.x, a1.x);
-        double aylo = fmin(a0.y, a1.y), ayhi = fmax(a0.y, a1.y);
+        double axlo = dcf__min(a0.x, a1.x), axhi = dcf__max(a0.x, a1.x);
+        double aylo = dcf__min(a0.y, a1.y), ayhi = dcf__max(a0.y, a1.y);
+        double rx = dcf__max(0.0, dcf__max(bb[0] - axhi, axlo - bb[1]));
+        double ry = dcf__max(0.0, dcf__max(bb[2] - ayhi, aylo - bb[3]));
+        if (rx * rx + ry * ry >= best)
+            continue; /* this edge is nowhere near ring b */
         for (size_t j = 0; j < nb; j++) {
             dcf__p2_t b0 = b[j], b1 = at(b, nb, j);
-            double gx = fmax(0.0, fmax(fmin(b0.x, b1.x) - axhi, axlo - fmax(b0.x, b1.x)));
-            double gy = fmax(0.0, fmax(fmin(b0.y, b1.y) - ayhi, aylo - fmax(b0.y, b1.y)));
+            double gx =
+                dcf__max(0.0, dcf__max(dcf__min(b0.x, b1.x) - axhi, axlo - dcf__max(b0.x, b1.x)));
+            double gy =
+                dcf__max(0.0, dcf__max(dcf__min(b0.y, b1.y) - ayhi, aylo - dcf__max(b0.y, b1.y)));
             double g2 = gx * gx + gy * gy;
             if (g2 >= best)
                 continue;
@@ -116,12 +153,14 @@ double dcf__planar_dist(const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_
                 best = d2;
                 best_w = (dcf__witness_t){i, j, lerp(a0, a1, t), b1};
             }
+            if (best < stop2)
+                goto out;
         }
     }
 out:
     if (w != NULL)
         *w = best_w;
-    return sqrt(best);
+    return best == cap * cap ? cap : sqrt(best);
 }
 
 /* ----------------------------------------------------- interior test -- */
@@ -178,17 +217,6 @@ static int classify(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf
     return DCF_OK;
 }
 
-static void ring_box(const dcf__p2_t *r, size_t n, double box[4]) {
-    box[0] = box[2] = INFINITY;
-    box[1] = box[3] = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        box[0] = fmin(box[0], r[i].x);
-        box[1] = fmax(box[1], r[i].x);
-        box[2] = fmin(box[2], r[i].y);
-        box[3] = fmax(box[3], r[i].y);
-    }
-}
-
 int dcf__planar_ii(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_t nb,
                    bool *out) {
     double ba[4], bb[4];
@@ -203,14 +231,14 @@ int dcf__planar_ii(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf_
     }
     for (size_t i = 0; i < na; i++) {
         dcf__p2_t a0 = a[i], a1 = at(a, na, i);
-        double axlo = fmin(a0.x, a1.x), axhi = fmax(a0.x, a1.x);
-        double aylo = fmin(a0.y, a1.y), ayhi = fmax(a0.y, a1.y);
+        double axlo = dcf__min(a0.x, a1.x), axhi = dcf__max(a0.x, a1.x);
+        double aylo = dcf__min(a0.y, a1.y), ayhi = dcf__max(a0.y, a1.y);
         if (axhi < bb[0] || axlo > bb[1] || ayhi < bb[2] || aylo > bb[3])
             continue;
         for (size_t j = 0; j < nb; j++) {
             dcf__p2_t b0 = b[j], b1 = at(b, nb, j);
-            if (fmax(b0.x, b1.x) < axlo || fmin(b0.x, b1.x) > axhi || fmax(b0.y, b1.y) < aylo ||
-                fmin(b0.y, b1.y) > ayhi)
+            if (dcf__max(b0.x, b1.x) < axlo || dcf__min(b0.x, b1.x) > axhi ||
+                dcf__max(b0.y, b1.y) < aylo || dcf__min(b0.y, b1.y) > ayhi)
                 continue;
             int o1 = dcf__sgn(dcf__orient(a0, a1, b0)), o2 = dcf__sgn(dcf__orient(a0, a1, b1));
             int o3 = dcf__sgn(dcf__orient(b0, b1, a0)), o4 = dcf__sgn(dcf__orient(b0, b1, a1));

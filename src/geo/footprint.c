@@ -13,18 +13,21 @@
  *   - a conservative latitude/longitude box (dcf_footprint_bbox).
  *
  * VALIDATION.  Rules are checked in a fixed order (vertex count, each
- * vertex's coordinates, duplicate and closing vertices, size,
- * flatness, self-intersection, area) and the first broken one is reported, with a JSON
- * Pointer below the caller's prefix.  Self-intersection is decided on the
- * densified ring in a gnomonic frame centred on the polygon, with a sweep
- * over pieces sorted by x, so a valid 10,000-vertex polygon costs
- * O(n log n); the crossing reported is the one with the lowest pair of edge
- * numbers.
+ * vertex's coordinates, duplicate and closing vertices, size, flatness,
+ * self-intersection, area) and the first broken one is reported, with a
+ * JSON Pointer below the caller's prefix.  Self-intersection is decided on
+ * the densified ring in a gnomonic frame centred on the polygon, with a
+ * sweep over pieces sorted by x that tests only pairs whose boxes overlap
+ * (O(n log n) for ordinary outlines; quadratic for a star whose spikes all
+ * overlap, bounded by DCF__MAX_SWEEP_TESTS); the crossing reported is the
+ * one with the lowest pair of edge numbers.
  *
  * BOXES.  A polygon's latitude range includes the poleward bulge of each
- * geodesic edge (the geodesic's vertex latitude, from Clairaut's relation,
- * when the edge turns from northward to southward or back); its longitude
- * range follows the edges' unrolled longitudes, which are monotonic along a
+ * edge: for edges over DCF__PIECE_MAX_M the geodesic's vertex latitude
+ * (Clairaut's relation) when the edge turns from northward to southward or
+ * back; for shorter edges, which need no geodesic call at all, the top of
+ * the great-circle arc between the normals plus DCF__CHORD_DEV_M.  The
+ * longitude range follows the edges' unrolled longitudes, monotonic along a
  * geodesic.  A polygon containing a pole gets the full longitude circle.  A
  * circle's box is that of its cap on the normal sphere, whose angular radius
  * radius_m / DCF__R_LO can only overstate the real one.  Every bound is
@@ -58,13 +61,6 @@ dcf__v3_t dcf__normal(double lat_deg, double lng_deg) {
     return dcf__v3(cp * cos(l), cp * sin(l), sin(p));
 }
 
-dcf_latlng_t dcf__latlng(dcf__v3_t n) {
-    dcf_latlng_t r;
-    r.lat = atan2(n.z, hypot(n.x, n.y)) / DCF__DEG;
-    r.lng = (n.x == 0.0 && n.y == 0.0) ? 0.0 : atan2(n.y, n.x) / DCF__DEG;
-    return r;
-}
-
 void dcf__frame_make(dcf__frame_t *f, dcf__v3_t c) {
     dcf__v3_t axis = fabs(c.z) < 0.9 ? dcf__v3(0.0, 0.0, 1.0) : dcf__v3(1.0, 0.0, 0.0);
     f->c = c;
@@ -79,20 +75,6 @@ bool dcf__seg_intersect(dcf__p2_t a, dcf__p2_t b, dcf__p2_t c, dcf__p2_t d) {
         return true;
     return (o1 == 0 && dcf__in_span(a, b, c)) || (o2 == 0 && dcf__in_span(a, b, d)) ||
            (o3 == 0 && dcf__in_span(c, d, a)) || (o4 == 0 && dcf__in_span(c, d, b));
-}
-
-double dcf__seg_dist2(dcf__p2_t p, dcf__p2_t a, dcf__p2_t b, double *t) {
-    double dx = b.x - a.x, dy = b.y - a.y;
-    double len2 = dx * dx + dy * dy;
-    double u = len2 > 0.0 ? ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2 : 0.0;
-    if (u < 0.0)
-        u = 0.0;
-    else if (u > 1.0)
-        u = 1.0;
-    double qx = a.x + u * dx - p.x, qy = a.y + u * dy - p.y;
-    if (t != NULL)
-        *t = u;
-    return qx * qx + qy * qy;
 }
 
 int dcf__ring_locate(const dcf__p2_t *r, size_t n, dcf__p2_t p) {
@@ -140,6 +122,10 @@ static dcf_latlng_t canon(dcf_latlng_t p) {
 
 static bool latlng_less(dcf_latlng_t a, dcf_latlng_t b) {
     return a.lat < b.lat || (a.lat == b.lat && a.lng < b.lng);
+}
+
+static bool coord_ok(dcf_latlng_t p) {
+    return p.lat >= -90.0 && p.lat <= 90.0 && p.lng >= -180.0 && p.lng <= 180.0;
 }
 
 static bool check_coord(dcf_latlng_t p, const char *prefix, const char *where,
@@ -194,13 +180,13 @@ static void cap_box(dcf_latlng_t c, double rad, dcf_bbox_t *b) {
     b->lat_lo = c.lat - rdeg - DCF__BOX_PAD_DEG;
     b->lat_hi = c.lat + rdeg + DCF__BOX_PAD_DEG;
     if (b->lat_lo <= -90.0 || b->lat_hi >= 90.0) {
-        b->lat_lo = fmax(b->lat_lo, -90.0);
-        b->lat_hi = fmin(b->lat_hi, 90.0);
+        b->lat_lo = dcf__max(b->lat_lo, -90.0);
+        b->lat_hi = dcf__min(b->lat_hi, 90.0);
         b->lng_lo = -180.0;
         b->lng_hi = 180.0;
         return;
     }
-    double dl = asin(fmin(1.0, sin(rad) / cos(c.lat * DCF__DEG))) / DCF__DEG;
+    double dl = asin(dcf__min(1.0, sin(rad) / cos(c.lat * DCF__DEG))) / DCF__DEG;
     set_lng_range(b, c.lng - dl, c.lng + dl);
 }
 
@@ -222,8 +208,55 @@ static double vertex_lat(double lat1, double azi1) {
     double p = lat1 * DCF__DEG;
     double beta = atan2(f1 * sin(p), cos(p));
     double salp0 = fabs(sin(azi1 * DCF__DEG) * cos(beta));
-    double calp0 = sqrt(fmax(0.0, 1.0 - salp0 * salp0));
+    double calp0 = sqrt(dcf__max(0.0, 1.0 - salp0 * salp0));
     return atan2(calp0, f1 * salp0) / DCF__DEG;
+}
+
+/*
+ * The fast path for an edge that is certainly one piece and certainly not
+ * a duplicate (decided from the chord between its normals, symmetrically in
+ * its endpoints): no geodesic computation.  Its latitude range is that of
+ * the great-circle arc between the normals (whose highest point is where the
+ * arc's plane is steepest) widened by DCF__CHORD_DEV_M, and its longitude
+ * change the wrapped difference (a shortest geodesic never turns more than
+ * 180 degrees of longitude).
+ */
+static bool edge_fast(dcf_latlng_t a, dcf_latlng_t b, dcf__v3_t na, dcf__v3_t nb, edge_info_t *ei) {
+    dcf__v3_t d = dcf__sub(na, nb);
+    double th = dcf__chord_angle(sqrt(dcf__dot(d, d)));
+    if (!(DCF__R_HI * th <= DCF__PIECE_MAX_M && DCF__R_LO * th >= DCF__MIN_EDGE_M))
+        return false;
+    ei->forward = !latlng_less(b, a);
+    ei->s12 = DCF__R_HI * th;          /* an upper bound: only used to count pieces */
+    ei->dlng = wrap_hi(b.lng - a.lng); /* into (-180, 180] */
+    ei->lat_max = dcf__max(a.lat, b.lat);
+    ei->lat_min = dcf__min(a.lat, b.lat);
+    dcf__v3_t p = dcf__cross(na, nb);
+    double pl = dcf__norm(p);
+    if (pl > 0.0) {
+        p = dcf__v3(p.x / pl, p.y / pl, p.z / pl);
+        /* Highest point of the great circle: z minus its part along p. */
+        dcf__v3_t top = dcf__v3(-p.z * p.x, -p.z * p.y, 1.0 - p.z * p.z);
+        double tl = dcf__norm(top);
+        if (tl > 0.0) {
+            top = dcf__v3(top.x / tl, top.y / tl, top.z / tl);
+            for (int s = 1; s >= -1; s -= 2) {
+                dcf__v3_t v = dcf__v3(s * top.x, s * top.y, s * top.z);
+                if (dcf__dot(dcf__cross(na, v), p) >= 0.0 &&
+                    dcf__dot(dcf__cross(v, nb), p) >= 0.0) {
+                    double lat = asin(dcf__min(1.0, fabs(v.z))) / DCF__DEG;
+                    if (s > 0)
+                        ei->lat_max = dcf__max(ei->lat_max, lat);
+                    else
+                        ei->lat_min = dcf__min(ei->lat_min, -lat);
+                }
+            }
+        }
+    }
+    double pad = DCF__CHORD_DEV_M / DCF__R_LO / DCF__DEG;
+    ei->lat_max = dcf__min(90.0, ei->lat_max + pad);
+    ei->lat_min = dcf__max(-90.0, ei->lat_min - pad);
+    return true;
 }
 
 static void edge_first_pass(const struct geod_geodesic *g, dcf_latlng_t a, dcf_latlng_t b,
@@ -241,13 +274,13 @@ static void edge_first_pass(const struct geod_geodesic *g, dcf_latlng_t a, dcf_l
     geod_genposition(&l, GEOD_LONG_UNROLL, l.s13, &lat2, &lon2, &azi2, NULL, NULL, NULL, NULL,
                      NULL);
     ei->dlng = ei->forward ? lon2 - p.lng : -(lon2 - p.lng);
-    ei->lat_max = fmax(a.lat, b.lat);
-    ei->lat_min = fmin(a.lat, b.lat);
+    ei->lat_max = dcf__max(a.lat, b.lat);
+    ei->lat_min = dcf__min(a.lat, b.lat);
     double c1 = cos(l.azi1 * DCF__DEG), c2 = cos(azi2 * DCF__DEG);
     if (c1 >= 0.0 && c2 <= 0.0)
-        ei->lat_max = fmax(ei->lat_max, vertex_lat(p.lat, l.azi1));
+        ei->lat_max = dcf__max(ei->lat_max, vertex_lat(p.lat, l.azi1));
     if (c1 <= 0.0 && c2 >= 0.0)
-        ei->lat_min = fmin(ei->lat_min, -vertex_lat(p.lat, l.azi1));
+        ei->lat_min = dcf__min(ei->lat_min, -vertex_lat(p.lat, l.azi1));
 }
 
 /* Fill the k - 1 interior points of an edge, in walking order. */
@@ -277,8 +310,8 @@ uint32_t dcf__edge_of(const dcf_footprint_t *f, size_t i) {
 }
 
 typedef struct {
-    double xmin;
-    uint32_t i;
+    double xmin, xmax, ylo, yhi;
+    uint32_t i, e; /* piece and the edge it belongs to */
 } sweep_t;
 
 static int sweep_cmp(const void *pa, const void *pb) {
@@ -286,42 +319,45 @@ static int sweep_cmp(const void *pa, const void *pb) {
     return (a->xmin > b->xmin) - (a->xmin < b->xmin);
 }
 
+enum { SWEEP_CLEAN, SWEEP_CROSSING, SWEEP_GAVE_UP };
+
 /*
  * Find the crossing with the lowest (edge, edge) pair among the pieces of a
- * projected ring q[0..np-1].  Returns false when the ring is simple; else
- * sets *e1 < *e2 (or *e1 == *e2 - 1 for a fold-back at a shared vertex).
+ * projected ring q[0..np-1], testing at most `max_tests` pairs of pieces
+ * whose boxes overlap.  SWEEP_CROSSING sets *e1 < *e2 (or *e2 == *e1 + 1
+ * for a fold-back at a shared vertex).
  */
-static bool find_self_crossing(const dcf_footprint_t *f, const dcf__p2_t *q, sweep_t *sw,
-                               uint32_t *e1, uint32_t *e2) {
+static int find_self_crossing(const dcf_footprint_t *f, const dcf__p2_t *q, sweep_t *sw,
+                              uint64_t max_tests, uint32_t *e1, uint32_t *e2) {
     size_t np = f->np;
     bool found = false;
-    for (size_t i = 0; i < np; i++) {
-        dcf__p2_t a = q[i], b = q[i + 1 == np ? 0 : i + 1];
-        sw[i].xmin = fmin(a.x, b.x);
-        sw[i].i = (uint32_t)i;
-    }
+    uint64_t tests = 0;
+    for (size_t e = 0; e < f->n; e++)
+        for (size_t i = f->first[e]; i < f->first[e + 1]; i++) {
+            dcf__p2_t a = q[i], b = q[i + 1 == np ? 0 : i + 1];
+            sw[i] = (sweep_t){dcf__min(a.x, b.x), dcf__max(a.x, b.x), dcf__min(a.y, b.y),
+                              dcf__max(a.y, b.y), (uint32_t)i,        (uint32_t)e};
+        }
     qsort(sw, np, sizeof *sw, sweep_cmp);
     for (size_t s = 0; s < np; s++) {
-        size_t i = sw[s].i;
-        dcf__p2_t a = q[i], b = q[i + 1 == np ? 0 : i + 1];
-        double xmax = fmax(a.x, b.x);
-        double ylo = fmin(a.y, b.y), yhi = fmax(a.y, b.y);
-        for (size_t t = s + 1; t < np && sw[t].xmin <= xmax; t++) {
-            size_t j = sw[t].i;
-            dcf__p2_t c = q[j], d = q[j + 1 == np ? 0 : j + 1];
-            if (fmax(c.y, d.y) < ylo || fmin(c.y, d.y) > yhi)
+        const sweep_t *ps = &sw[s];
+        for (size_t t = s + 1; t < np && sw[t].xmin <= ps->xmax; t++) {
+            const sweep_t *pt = &sw[t];
+            if (pt->yhi < ps->ylo || pt->ylo > ps->yhi)
                 continue;
-            size_t lo = i < j ? i : j, hi = i < j ? j : i;
-            uint32_t ea = dcf__edge_of(f, lo), eb = dcf__edge_of(f, hi);
+            if (++tests > max_tests)
+                return SWEEP_GAVE_UP;
+            size_t lo = ps->i < pt->i ? ps->i : pt->i, hi = ps->i < pt->i ? pt->i : ps->i;
+            uint32_t ea = ps->e < pt->e ? ps->e : pt->e, eb = ps->e < pt->e ? pt->e : ps->e;
             bool hit;
             if (hi == lo + 1 || (lo == 0 && hi == np - 1)) {
                 /* Adjacent pieces share one point; they are bad only when
                  * the second folds back along the first. */
                 size_t sh = hi == lo + 1 ? hi : 0;
                 size_t u = sh == 0 ? np - 1 : sh - 1, w = sh + 1 == np ? 0 : sh + 1;
-                dcf__p2_t ps = q[sh], pu = q[u], pw = q[w];
-                hit = dcf__orient(pu, ps, pw) == 0.0 &&
-                      (pu.x - ps.x) * (pw.x - ps.x) + (pu.y - ps.y) * (pw.y - ps.y) > 0.0;
+                dcf__p2_t p0 = q[sh], pu = q[u], pw = q[w];
+                hit = dcf__orient(pu, p0, pw) == 0.0 &&
+                      (pu.x - p0.x) * (pw.x - p0.x) + (pu.y - p0.y) * (pw.y - p0.y) > 0.0;
             } else if (ea == eb) {
                 continue; /* two pieces of one geodesic */
             } else {
@@ -330,11 +366,6 @@ static bool find_self_crossing(const dcf_footprint_t *f, const dcf__p2_t *q, swe
             }
             if (!hit)
                 continue;
-            if (ea > eb) {
-                uint32_t tmp = ea;
-                ea = eb;
-                eb = tmp;
-            }
             if (ea == eb) /* fold-back inside one densified edge: report its neighbour */
                 eb = (uint32_t)((ea + 1) % f->n);
             if (!found || ea < *e1 || (ea == *e1 && eb < *e2)) {
@@ -344,7 +375,33 @@ static bool find_self_crossing(const dcf_footprint_t *f, const dcf__p2_t *q, swe
             }
         }
     }
-    return found;
+    return found ? SWEEP_CROSSING : SWEEP_CLEAN;
+}
+
+/* A footprint and its arrays in one cache-line-aligned block (see
+ * geo_int.h); the struct is zeroed and the array pointers set. */
+static dcf_footprint_t *fp_alloc(dcf_footprint_kind_t kind, size_t n, size_t np) {
+    const size_t line = 64;
+    size_t head = (sizeof(dcf_footprint_t) + line - 1) / line * line;
+    if (n > DCF__MAX_RING_POINTS * 4 || np > DCF__MAX_RING_POINTS)
+        return NULL;
+    size_t size =
+        head + np * sizeof(dcf__v3_t) + n * sizeof(dcf_latlng_t) + (n + 1) * sizeof(uint32_t);
+    size = (size + line - 1) / line * line;
+    char *p = aligned_alloc(line, size);
+    if (p == NULL)
+        return NULL;
+    dcf_footprint_t *f = (dcf_footprint_t *)p;
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    f->n = n;
+    f->np = np;
+    if (kind == DCF_FOOTPRINT_POLYGON) {
+        f->pts = (dcf__v3_t *)(p + head);
+        f->verts = (dcf_latlng_t *)(f->pts + np);
+        f->first = (uint32_t *)(f->verts + n);
+    }
+    return f;
 }
 
 int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v, size_t n,
@@ -352,6 +409,8 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
     struct geod_geodesic g;
     dcf_footprint_t *f = NULL;
     edge_info_t *ei = NULL;
+    dcf__v3_t *nv = NULL;
+    uint32_t *fst = NULL;
     dcf__p2_t *q = NULL;
     sweep_t *sw = NULL;
     size_t max_v = limits != NULL ? limits->max_vertices : DCF_DEFAULT_MAX_VERTICES;
@@ -373,31 +432,37 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
+        if (coord_ok(v[i]))
+            continue;
         char where[48];
         snprintf(where, sizeof where, "/vertices/%zu", i);
-        if (!check_coord(v[i], pointer_prefix, where, err))
-            goto out;
+        check_coord(v[i], pointer_prefix, where, err);
+        goto out;
     }
 
     rc = DCF_ENOMEM;
-    f = calloc(1, sizeof *f);
     ei = calloc(n, sizeof *ei);
-    if (f == NULL || ei == NULL)
+    nv = malloc(n * sizeof *nv);
+    fst = malloc((n + 1) * sizeof *fst);
+    if (ei == NULL || nv == NULL || fst == NULL)
         goto out;
-    f->kind = DCF_FOOTPRINT_POLYGON;
-    f->n = n;
-    f->verts = malloc(n * sizeof *f->verts);
-    f->first = malloc((n + 1) * sizeof *f->first);
-    if (f->verts == NULL || f->first == NULL)
-        goto out;
-    memcpy(f->verts, v, n * sizeof *v);
 
     /* Pass 1: every edge's length, longitude change and latitude range. */
-    geod_init(&g, DCF__WGS84_A, DCF__WGS84_F);
+    bool g_ready = false;
     size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        dcf_latlng_t c = canon(v[i]);
+        nv[i] = dcf__normal(c.lat, c.lng);
+    }
     for (size_t e = 0; e < n; e++) {
-        dcf_latlng_t a = canon(v[e]), b = canon(v[e + 1 == n ? 0 : e + 1]);
-        edge_first_pass(&g, a, b, &ei[e]);
+        size_t e1 = e + 1 == n ? 0 : e + 1;
+        dcf_latlng_t a = canon(v[e]), b = canon(v[e1]);
+        if (!edge_fast(a, b, nv[e], nv[e1], &ei[e])) {
+            if (!g_ready)
+                geod_init(&g, DCF__WGS84_A, DCF__WGS84_F);
+            g_ready = true;
+            edge_first_pass(&g, a, b, &ei[e]);
+        }
         if (!(ei[e].s12 >= DCF__MIN_EDGE_M)) {
             rc = DCF_EINVAL;
             if (e + 1 == n)
@@ -409,7 +474,7 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
                         "/vertices/%zu", e + 1);
             goto out;
         }
-        f->first[e] = (uint32_t)np;
+        fst[e] = (uint32_t)np;
         np += (size_t)ceil(ei[e].s12 / DCF__PIECE_MAX_M);
         if (np > DCF__MAX_RING_POINTS) {
             char rule[120];
@@ -421,19 +486,21 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
             goto out;
         }
     }
-    f->first[n] = (uint32_t)np;
-    f->np = np;
+    fst[n] = (uint32_t)np;
 
     /* Pass 2: the densified ring. */
-    f->pts = malloc(np * sizeof *f->pts);
+    rc = DCF_ENOMEM;
+    f = fp_alloc(DCF_FOOTPRINT_POLYGON, n, np);
     q = malloc(np * sizeof *q);
     sw = malloc(np * sizeof *sw);
-    if (f->pts == NULL || q == NULL || sw == NULL)
+    if (f == NULL || q == NULL || sw == NULL)
         goto out;
+    memcpy(f->verts, v, n * sizeof *v);
+    memcpy(f->first, fst, (n + 1) * sizeof *fst);
     for (size_t e = 0; e < n; e++) {
         dcf_latlng_t a = canon(v[e]), b = canon(v[e + 1 == n ? 0 : e + 1]);
         uint32_t k = f->first[e + 1] - f->first[e];
-        f->pts[f->first[e]] = dcf__normal(a.lat, a.lng);
+        f->pts[f->first[e]] = nv[e];
         if (k > 1)
             edge_densify(&g, a, b, &ei[e], k, &f->pts[f->first[e] + 1]);
     }
@@ -447,7 +514,7 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
         f->cap_c = dcf__unit(sum);
         maxang = 0.0;
         for (size_t i = 0; i < np; i++)
-            maxang = fmax(maxang, dcf__angle(f->cap_c, f->pts[i]));
+            maxang = dcf__max(maxang, dcf__angle(f->cap_c, f->pts[i]));
     }
     f->cap_rad = maxang + DCF__CHORD_DEV_M / DCF__R_LO + 1e-12;
     if (f->cap_rad > DCF__MAX_CAP_RAD) {
@@ -478,7 +545,17 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
         goto out;
     }
     uint32_t e1 = 0, e2 = 0;
-    if (find_self_crossing(f, q, sw, &e1, &e2)) {
+    int sweep = find_self_crossing(f, q, sw, DCF__MAX_SWEEP_TESTS, &e1, &e2);
+    if (sweep == SWEEP_GAVE_UP) {
+        char rule[120];
+        snprintf(rule, sizeof rule,
+                 "has too many overlapping edges to check for crossings (over %llu pairs)",
+                 (unsigned long long)DCF__MAX_SWEEP_TESTS);
+        set_err(err, pointer_prefix, rule, "/vertices");
+        rc = DCF_ELIMIT;
+        goto out;
+    }
+    if (sweep == SWEEP_CROSSING) {
         char rule[120];
         snprintf(rule, sizeof rule, "edges must not cross (edge %u-%u crosses edge %u-%u)", e1,
                  (unsigned)((e1 + 1) % n), e2, (unsigned)((e2 + 1) % n));
@@ -498,11 +575,11 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
     bb->lat_lo = 90.0;
     bb->lat_hi = -90.0;
     for (size_t e = 0; e < n; e++) {
-        bb->lat_lo = fmin(bb->lat_lo, ei[e].lat_min);
-        bb->lat_hi = fmax(bb->lat_hi, ei[e].lat_max);
+        bb->lat_lo = dcf__min(bb->lat_lo, ei[e].lat_min);
+        bb->lat_hi = dcf__max(bb->lat_hi, ei[e].lat_max);
         u += ei[e].dlng;
-        ulo = fmin(ulo, u);
-        uhi = fmax(uhi, u);
+        ulo = dcf__min(ulo, u);
+        uhi = dcf__max(uhi, u);
     }
     bool pole = false;
     for (int s = -1; s <= 1; s += 2) {
@@ -515,8 +592,8 @@ int dcf_footprint_polygon(const dcf_geo_limits_t *limits, const dcf_latlng_t *v,
                 bb->lat_lo = -90.0;
         }
     }
-    bb->lat_lo = fmax(-90.0, bb->lat_lo - DCF__BOX_PAD_DEG);
-    bb->lat_hi = fmin(90.0, bb->lat_hi + DCF__BOX_PAD_DEG);
+    bb->lat_lo = dcf__max(-90.0, bb->lat_lo - DCF__BOX_PAD_DEG);
+    bb->lat_hi = dcf__min(90.0, bb->lat_hi + DCF__BOX_PAD_DEG);
     if (pole || bb->lat_hi >= 90.0 || bb->lat_lo <= -90.0) {
         bb->lng_lo = -180.0;
         bb->lng_hi = 180.0;
@@ -533,6 +610,8 @@ out:
     free(sw);
     free(q);
     free(ei);
+    free(nv);
+    free(fst);
     dcf_footprint_free(f);
     return rc;
 }
@@ -565,10 +644,9 @@ int dcf_footprint_circle(dcf_latlng_t center, double radius_m, const char *point
         goto out;
     }
     rc = DCF_ENOMEM;
-    f = calloc(1, sizeof *f);
+    f = fp_alloc(DCF_FOOTPRINT_CIRCLE, 0, 0);
     if (f == NULL)
         goto out;
-    f->kind = DCF_FOOTPRINT_CIRCLE;
     f->center = center;
     f->radius_m = radius_m;
     dcf_latlng_t c = canon(center);
@@ -588,9 +666,6 @@ out:
 void dcf_footprint_free(dcf_footprint_t *f) {
     if (f == NULL)
         return;
-    free(f->verts);
-    free(f->pts);
-    free(f->first);
     free(f);
 }
 
@@ -636,10 +711,10 @@ void dcf_bbox_expand(dcf_bbox_t *b, double dist_m) {
         return;
     double t = dist_m / DCF__R_LO * (1.0 + 1e-12) + 1e-15;
     double tdeg = t / DCF__DEG;
-    double phi = fmax(fabs(b->lat_lo), fabs(b->lat_hi));
+    double phi = dcf__max(fabs(b->lat_lo), fabs(b->lat_hi));
     bool full = b->lng_lo == -180.0 && b->lng_hi == 180.0;
-    b->lat_lo = fmax(-90.0, b->lat_lo - tdeg - DCF__BOX_PAD_DEG);
-    b->lat_hi = fmin(90.0, b->lat_hi + tdeg + DCF__BOX_PAD_DEG);
+    b->lat_lo = dcf__max(-90.0, b->lat_lo - tdeg - DCF__BOX_PAD_DEG);
+    b->lat_hi = dcf__min(90.0, b->lat_hi + tdeg + DCF__BOX_PAD_DEG);
     if (full || phi + tdeg >= 90.0 || t >= DCF__PI / 2) {
         b->lng_lo = -180.0;
         b->lng_hi = 180.0;

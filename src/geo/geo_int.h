@@ -22,7 +22,8 @@
  * every point of the footprint lies within cap_rad (radians, normal sphere)
  * of cap_c; cap_rad <= DCF__MAX_CAP_RAD.
  *
- * Used by footprint.c (builds footprints) and conflict.c (pair tests); no
+ * Used by footprint.c (builds footprints), conflict.c and conflict_planar.c
+ * (pair tests) and by the tests in tests/geo that check the internals; no
  * other file may include it.
  */
 #ifndef DCF_GEO_INT_H
@@ -61,6 +62,13 @@
 #define DCF__MAX_CAP_RAD     (DCF__MAX_CAP_DEG * DCF__DEG)
 #define DCF__MAX_RING_POINTS ((size_t)1 << 22) /* densified points per polygon */
 #define DCF__MAX_SCRATCH     ((size_t)1 << 24) /* bytes of per-context scratch */
+/* Self-intersection sweep: most pairs of pieces with overlapping boxes it
+ * will test (a 10,000-spike star, the worst shape at the default vertex
+ * limit, needs 5e7 and about 0.6 s). */
+#define DCF__MAX_SWEEP_TESTS ((uint64_t)100000000)
+/* A distance whose guaranteed interval is narrower than this is reported as
+ * the interval's middle instead of being refined (error <= half of it). */
+#define DCF__DIST_TOL_M 0.5
 /* Rings with more points than this use GEOS for the planar predicates. */
 #define DCF__GEOS_MIN_POINTS 64
 
@@ -81,23 +89,32 @@ typedef struct {
     dcf__v3_t c, e, n;
 } dcf__frame_t;
 
+/* One 64-byte-aligned allocation: this struct, whose first cache line holds
+ * everything the cap test reads (a candidate that the caps clear costs one
+ * cache miss), then the densified points, vertices and edge starts. */
 struct dcf_footprint_s {
-    dcf_footprint_kind_t kind;
+    /* first cache line */
+    dcf__v3_t cap_c;           /* unit normal of the cap centre */
+    double cap_rad;            /* angular radius covering the whole footprint */
+    double radius_m;           /* circle */
+    dcf_footprint_kind_t kind; /* */
+    uint32_t pad_;
+    size_t np;      /* polygon: densified points */
+    dcf__v3_t *pts; /* np unit normals */
+
+    dcf_latlng_t center; /* circle */
     dcf_bbox_t bbox;
-    dcf__v3_t cap_c; /* unit normal of the cap centre */
-    double cap_rad;  /* angular radius covering the whole footprint */
-
-    /* circle */
-    dcf_latlng_t center;
-    double radius_m;
-
-    /* polygon */
-    size_t n;            /* vertices as given */
+    size_t n;            /* polygon: vertices as given */
     dcf_latlng_t *verts; /* n, as given */
-    size_t np;           /* densified points */
-    dcf__v3_t *pts;      /* np unit normals */
     uint32_t *first;     /* n + 1: first point of each edge; first[n] == np */
 };
+
+/* A (vertex, edge) pair the refinement measures on the ellipsoid, with the
+ * planar guess of where along the edge the foot of the perpendicular is. */
+typedef struct {
+    uint64_t key; /* side << 63 | vertex << 32 | edge */
+    double t0;
+} dcf__cand_t;
 
 /* Per-thread scratch for the pair tests. */
 struct dcf_geo_ctx_s {
@@ -105,8 +122,8 @@ struct dcf_geo_ctx_s {
     GEOSContextHandle_t geos;
     dcf__p2_t *pa, *pb; /* projected rings */
     size_t cap_a, cap_b;
-    uint64_t *pairs; /* edge-pair candidates for refinement */
-    size_t cap_pairs;
+    dcf__cand_t *cands; /* (vertex, edge) candidates for refinement */
+    size_t cap_cands;
     double *ts; /* split parameters in the touching-ring classifier */
     size_t cap_ts;
 };
@@ -156,19 +173,35 @@ static inline double dcf__orient(dcf__p2_t a, dcf__p2_t b, dcf__p2_t c) {
 /* p lies in the closed axis-aligned box spanned by a and b (with a zero
  * orientation: p lies on the closed segment ab). */
 static inline bool dcf__in_span(dcf__p2_t a, dcf__p2_t b, dcf__p2_t p) {
-    return fmin(a.x, b.x) <= p.x && p.x <= fmax(a.x, b.x) && fmin(a.y, b.y) <= p.y &&
-           p.y <= fmax(a.y, b.y);
+    return (a.x < b.x ? a.x <= p.x && p.x <= b.x : b.x <= p.x && p.x <= a.x) &&
+           (a.y < b.y ? a.y <= p.y && p.y <= b.y : b.y <= p.y && p.y <= a.y);
 }
 
 static inline int dcf__sgn(double v) {
     return (v > 0.0) - (v < 0.0);
 }
 
+static inline double dcf__min(double a, double b) {
+    return a < b ? a : b;
+}
+
+static inline double dcf__max(double a, double b) {
+    return a > b ? a : b;
+}
+
+/* The angle 2 asin(c / 2) subtended by a chord of length c (series below
+ * 0.05, relative error < 1e-12 there). */
+static inline double dcf__chord_angle(double c) {
+    if (c < 0.05) {
+        double c2 = c * c;
+        return c * (1.0 + c2 / 24.0 * (1.0 + c2 * 9.0 / 80.0));
+    }
+    return 2.0 * asin(dcf__min(1.0, 0.5 * c));
+}
+
 /* Unit normal of a point given in degrees.  lng -180 is taken as 180 and
  * the poles map to exactly (0, 0, +-1), so one place has one vector. */
 dcf__v3_t dcf__normal(double lat_deg, double lng_deg);
-/* Latitude and longitude (degrees) of a unit normal. */
-dcf_latlng_t dcf__latlng(dcf__v3_t n);
 
 /* The edge of polygon f that densified point i (the start of piece i)
  * belongs to. */
@@ -192,7 +225,20 @@ static inline dcf__v3_t dcf__unproject(const dcf__frame_t *f, dcf__p2_t q) {
 bool dcf__seg_intersect(dcf__p2_t a, dcf__p2_t b, dcf__p2_t c, dcf__p2_t d);
 /* Squared distance from p to closed segment ab; *t gets the parameter of the
  * nearest point (0 at a, 1 at b). */
-double dcf__seg_dist2(dcf__p2_t p, dcf__p2_t a, dcf__p2_t b, double *t);
+static inline double dcf__seg_dist2(dcf__p2_t p, dcf__p2_t a, dcf__p2_t b, double *t) {
+    double dx = b.x - a.x, dy = b.y - a.y;
+    double len2 = dx * dx + dy * dy;
+    double u = len2 > 0.0 ? ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2 : 0.0;
+    if (u < 0.0)
+        u = 0.0;
+    else if (u > 1.0)
+        u = 1.0;
+    double qx = a.x + u * dx - p.x, qy = a.y + u * dy - p.y;
+    if (t != NULL)
+        *t = u;
+    return qx * qx + qy * qy;
+}
+
 /* Where p lies relative to the closed ring r[0..n-1]: 1 inside, 0 on the
  * boundary, -1 outside. */
 int dcf__ring_locate(const dcf__p2_t *r, size_t n, dcf__p2_t p);
@@ -207,9 +253,12 @@ typedef struct {
 } dcf__witness_t;
 
 /* Distance between two closed planar polygons (0 when they share any
- * point), with the closest pair in *w.  Own code, O(na * nb) with pruning. */
+ * point), with the closest pair in *w.  Own code, O(na * nb) with pruning.
+ * The search stops as soon as a pair closer than `stop` is found (0: find
+ * the minimum); pairs `cap` or more apart are not looked at, and `cap` is
+ * returned (w unset) when no pair is closer (INFINITY: no cap). */
 double dcf__planar_dist(const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_t nb,
-                        dcf__witness_t *w);
+                        dcf__witness_t *w, double stop, double cap);
 /* Whether the interiors of two planar polygons intersect (sharing edges or
  * vertices is not enough).  Own code.  Returns DCF_OK, DCF_ENOMEM or
  * DCF_ELIMIT. */
@@ -222,6 +271,11 @@ int dcf__geos_dist(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf_
                    double *out, dcf__witness_t *w);
 int dcf__geos_ii(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf__p2_t *b, size_t nb,
                  bool *out);
+/* The cheap guaranteed interval for the distance between two footprints,
+ * before any refinement (conflict.c; for tests of the error bounds). */
+int dcf__footprint_bounds(dcf_geo_ctx_t *ctx, const dcf_footprint_t *a, const dcf_footprint_t *b,
+                          double *lo, double *hi);
+
 /* GEOS's answer to "do the closed polygons share a point" (for tests). */
 int dcf__geos_intersects(dcf_geo_ctx_t *ctx, const dcf__p2_t *a, size_t na, const dcf__p2_t *b,
                          size_t nb, bool *out);

@@ -17,6 +17,7 @@
 #include <geodesic.h>
 
 #include "deconflict/geo.h"
+#include "geo/geo_int.h"
 #include "test.h"
 
 static struct geod_geodesic G;
@@ -226,6 +227,7 @@ typedef struct {
     const char *name;
     double max_err;
     int pairs;
+    double max_band; /* widest cheap interval relative to the distance */
 } region_stats_t;
 
 static void run_region(region_stats_t *st, int npairs, double clat, double clng, double jitter_m) {
@@ -262,6 +264,13 @@ static void run_region(region_stats_t *st, int npairs, double clat, double clng,
             fprintf(stderr, "centre %.12f %.12f\n", ca.lat, ca.lng);
         }
         st->pairs++;
+        /* The cheap interval, before any refinement, holds the truth. */
+        double blo = -1, bhi = -1;
+        CHECK_INT(dcf__footprint_bounds(CTX, a.f, b.f, &blo, &bhi), DCF_OK);
+        CHECK_MSG(blo <= truth + 1e-6 && truth <= bhi + 1e-6,
+                  "%s pair %d: bounds [%.6f, %.6f] miss truth %.6f", st->name, t, blo, bhi, truth);
+        if (isfinite(bhi) && truth > 0)
+            st->max_band = fmax(st->max_band, (bhi - blo) / truth);
         /* The decision follows the truth 1 m either side of it. */
         if (truth > 1.0) {
             dcf_volume_t va = {a.f, 0, 100, 0, 10}, vb = {b.f, 0, 100, 0, 10};
@@ -281,35 +290,138 @@ static void run_region(region_stats_t *st, int npairs, double clat, double clng,
         dcf_footprint_free(a.f);
         dcf_footprint_free(b.f);
     }
-    fprintf(stderr, "  %-22s %4d pairs, max |error| %.3g m\n", st->name, st->pairs, st->max_err);
 }
 
 static double worst;
 
+static void report(const region_stats_t *st) {
+    fprintf(stderr,
+            "  %-22s %4d pairs, max |error| %.3g m, widest cheap interval %.3g x distance\n",
+            st->name, st->pairs, st->max_err, st->max_band);
+    worst = fmax(worst, st->max_err);
+}
+
+/* A narrow diamond with its tip at p, extending along azimuth az (its tip
+ * half-angle is about 17 degrees, so the tip is its point nearest anything
+ * straight ahead of it). */
+static dcf_footprint_t *diamond(dcf_latlng_t p, double az, double len) {
+    dcf_latlng_t v[4], c;
+    geod_direct(&G, p.lat, p.lng, az, len, &c.lat, &c.lng, NULL);
+    double azc;
+    geod_inverse(&G, c.lat, c.lng, p.lat, p.lng, NULL, &azc, NULL);
+    v[0] = p;
+    geod_direct(&G, c.lat, c.lng, azc + 90, 0.3 * len, &v[1].lat, &v[1].lng, NULL);
+    geod_direct(&G, c.lat, c.lng, azc + 180, len, &v[2].lat, &v[2].lng, NULL);
+    geod_direct(&G, c.lat, c.lng, azc - 90, 0.3 * len, &v[3].lat, &v[3].lng, NULL);
+    dcf_footprint_t *f = NULL;
+    if (dcf_footprint_polygon(NULL, v, 4, "", &f, NULL) != DCF_OK)
+        return NULL;
+    return f;
+}
+
+/*
+ * Many pairs whose distance is known in closed form: circles (centre
+ * distance minus radii) and diamonds pointing at each other along a
+ * geodesic (tip to tip), everywhere on the globe, 100 m to 100 km in size,
+ * 1 m to 300 km apart.  The cheap interval must hold the truth, the
+ * distance must be within 1 m and the decision must follow the truth.
+ */
+static void test_known_distances(void) {
+    double max_err = 0, max_band = 0;
+    int n = 0;
+    for (int t = 0; t < 3000; t++) {
+        dcf_latlng_t p, q;
+        double lat = t % 10 == 0 ? (t % 20 ? 1 : -1) * unif(89.9, 90) : unif(-89, 89);
+        p.lat = lat;
+        p.lng = unif(-180, 180);
+        double az = unif(0, 360), gap = exp(unif(log(1.0), log(300e3)));
+        double azq;
+        geod_direct(&G, p.lat, p.lng, az, gap, &q.lat, &q.lng, &azq);
+        double la = exp(unif(log(100.0), log(100e3))), lb = exp(unif(log(100.0), log(100e3)));
+        dcf_footprint_t *a, *b;
+        double truth;
+        int kind = t % 3;
+        if (kind == 0) { /* circles: gap between the circles themselves */
+            dcf_latlng_t ca, cb;
+            geod_direct(&G, p.lat, p.lng, az + 180, la, &ca.lat, &ca.lng, NULL);
+            geod_direct(&G, q.lat, q.lng, azq, lb, &cb.lat, &cb.lng, NULL);
+            a = NULL;
+            b = NULL;
+            dcf_footprint_circle(ca, la, "", &a, NULL);
+            dcf_footprint_circle(cb, lb, "", &b, NULL);
+            truth = dcf_geo_point_distance(ca, cb) - la - lb;
+        } else if (kind == 1) { /* circle and diamond */
+            dcf_latlng_t ca;
+            geod_direct(&G, p.lat, p.lng, az + 180, la, &ca.lat, &ca.lng, NULL);
+            a = NULL;
+            dcf_footprint_circle(ca, la, "", &a, NULL);
+            b = diamond(q, azq, lb);
+            truth = dcf_geo_point_distance(ca, q) - la;
+        } else {
+            a = diamond(p, az + 180, la);
+            b = diamond(q, azq, lb);
+            truth = gap;
+        }
+        if (a == NULL || b == NULL) {
+            dcf_footprint_free(a);
+            dcf_footprint_free(b);
+            continue;
+        }
+        double got = -1, blo, bhi;
+        CHECK_INT(dcf_footprint_distance(CTX, a, b, &got), DCF_OK);
+        CHECK_INT(dcf__footprint_bounds(CTX, a, b, &blo, &bhi), DCF_OK);
+        CHECK_MSG(fabs(got - truth) <= 1.0, "pair %d kind %d: %.4f vs %.4f", t, kind, got, truth);
+        CHECK_MSG(blo <= truth + 1e-6 && truth <= bhi + 1e-6,
+                  "pair %d kind %d lat %.4f: [%.6f, %.6f] misses %.6f", t, kind, lat, blo, bhi,
+                  truth);
+        max_err = fmax(max_err, fabs(got - truth));
+        if (isfinite(bhi))
+            max_band = fmax(max_band, (bhi - blo) / truth);
+        if (truth > 1.0) {
+            dcf_volume_t va = {a, 0, 100, 0, 10}, vb = {b, 0, 100, 0, 10};
+            dcf_sep_t lo = {truth - 1.0, 0, 0}, hi = {truth + 1.0, 0, 0};
+            bool c_lo = true, c_hi = false;
+            CHECK_INT(dcf_volume_conflict(CTX, &va, &vb, &lo, &c_lo, NULL), DCF_OK);
+            CHECK_INT(dcf_volume_conflict(CTX, &va, &vb, &hi, &c_hi, NULL), DCF_OK);
+            CHECK_MSG(!c_lo && c_hi, "pair %d kind %d: decision at truth -+ 1 m: %d %d", t, kind,
+                      c_lo, c_hi);
+        }
+        n++;
+        dcf_footprint_free(a);
+        dcf_footprint_free(b);
+    }
+    fprintf(stderr,
+            "  known distances: %d pairs, max |error| %.3g m, widest cheap interval %.3g "
+            "x distance\n",
+            n, max_err, max_band);
+    CHECK(n > 2900);
+    worst = fmax(worst, max_err);
+}
+
 static void test_mid_latitudes(void) {
-    region_stats_t st = {"mid-latitudes", 0, 0};
+    region_stats_t st = {"mid-latitudes", 0, 0, 0};
     for (int k = 0; k < 6; k++)
         run_region(&st, 15, unif(-65, 65), unif(-180, 180), 0);
-    worst = fmax(worst, st.max_err);
+    report(&st);
 }
 
 static void test_antimeridian(void) {
-    region_stats_t st = {"antimeridian", 0, 0};
+    region_stats_t st = {"antimeridian", 0, 0, 0};
     run_region(&st, 40, unif(-60, 60), 180, 80e3);
     run_region(&st, 20, unif(-60, 60), -180, 20e3);
-    worst = fmax(worst, st.max_err);
+    report(&st);
 }
 
 static void test_north_pole(void) {
-    region_stats_t st = {"north pole (<= 1 km)", 0, 0};
+    region_stats_t st = {"north pole (<= 1 km)", 0, 0, 0};
     run_region(&st, 50, 90, 0, 1000);
-    worst = fmax(worst, st.max_err);
+    report(&st);
 }
 
 static void test_south_pole(void) {
-    region_stats_t st = {"south pole (<= 1 km)", 0, 0};
+    region_stats_t st = {"south pole (<= 1 km)", 0, 0, 0};
     run_region(&st, 50, -90, 0, 1000);
-    worst = fmax(worst, st.max_err);
+    report(&st);
 }
 
 int main(void) {
@@ -320,6 +432,7 @@ int main(void) {
     RUN(test_antimeridian);
     RUN(test_north_pole);
     RUN(test_south_pole);
+    RUN(test_known_distances);
     fprintf(stderr, "max |dcf_footprint_distance - truth| over all pairs: %.3g m\n", worst);
     dcf_geo_ctx_free(CTX);
     TEST_DONE();

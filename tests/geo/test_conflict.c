@@ -322,6 +322,25 @@ static void test_antimeridian_and_poles(void) {
     dcf_footprint_free(k3);
 }
 
+/* Footprints no gnomonic frame can hold together (nearly antipodal). */
+static void test_far_apart(void) {
+    dcf_latlng_t ta = ll(85, 20), tb = ll(-85, 20);
+    dcf_footprint_t *a = diamond_north(ta, 2000), *b = diamond_south(tb, 3000);
+    dcf_footprint_t *c = circle(go(tb, 180, 500), 500);
+    CHECK(a != NULL && b != NULL && c != NULL);
+    double d = dcf_geo_point_distance(ta, tb);
+    CHECK_NEAR(fdist(a, b), d, 1.0);
+    CHECK_NEAR(fdist(a, c), d, 1.0);
+    CHECK(hconf(a, b, DCF_MAX_SEP_H_M) == false && !hconf(a, b, 0));
+    dcf_footprint_t *c1 = circle(ll(0, 0), 1000), *c2 = circle(ll(0.5, 179), 2000);
+    CHECK_NEAR(fdist(c1, c2), dcf_geo_point_distance(ll(0, 0), ll(0.5, 179)) - 3000, 1e-6);
+    dcf_footprint_free(a);
+    dcf_footprint_free(b);
+    dcf_footprint_free(c);
+    dcf_footprint_free(c1);
+    dcf_footprint_free(c2);
+}
+
 static void test_time_altitude(void) {
     dcf_footprint_t *a = square(ll(1, 1), 1000), *b = square(ll(1.001, 1.001), 1000);
     dcf_volume_t va = vol(a), vb = vol(b);
@@ -493,7 +512,7 @@ static void test_planar_vs_geos(void) {
         bool ii_own = false, ii_geos = false, int_geos = false;
         double d_geos = -1;
         dcf__witness_t w;
-        double d_own = dcf__planar_dist(a, na, b, nb, &w);
+        double d_own = dcf__planar_dist(a, na, b, nb, &w, 0.0, INFINITY);
         CHECK_INT(dcf__planar_ii(CTX, a, na, b, nb, &ii_own), DCF_OK);
         CHECK_INT(dcf__geos_ii(CTX, a, na, b, nb, &ii_geos), DCF_OK);
         CHECK_INT(dcf__geos_intersects(CTX, a, na, b, nb, &int_geos), DCF_OK);
@@ -577,6 +596,7 @@ int main(void) {
     RUN(test_touching);
     RUN(test_nested);
     RUN(test_antimeridian_and_poles);
+    RUN(test_far_apart);
     RUN(test_time_altitude);
     RUN(test_overlap_fields);
     RUN(test_large_rings);

@@ -129,6 +129,34 @@ static void test_polygon_rules(void) {
     dcf_footprint_free(f);
 }
 
+/* A 10,000-vertex polygon (the default limit) builds, and one crossing far
+ * into it is found and named. */
+static void test_big_polygon(void) {
+    enum { N = DCF_DEFAULT_MAX_VERTICES };
+    dcf_latlng_t *v = malloc(N * sizeof *v);
+    dcf_footprint_t *f = NULL;
+    dcf_geo_error_t e;
+    CHECK(v != NULL);
+    if (v == NULL)
+        return;
+    for (int i = 0; i < N; i++) {
+        double a = 2 * 3.141592653589793 * i / N, r = 0.5 + 0.05 * sin(40 * a);
+        v[i] = ll(-20 + r * sin(a), 130 + r * cos(a));
+    }
+    CHECK_INT(dcf_footprint_polygon(NULL, v, N, "", &f, &e), DCF_OK);
+    dcf_footprint_free(f);
+    f = NULL;
+    /* Swap two vertices so that edges 4999-5000 and 5001-5002 cross. */
+    dcf_latlng_t t = v[5000];
+    v[5000] = v[5001];
+    v[5001] = t;
+    CHECK_INT(dcf_footprint_polygon(NULL, v, N, "", &f, &e), DCF_EINVAL);
+    CHECK_STR(e.pointer, "/vertices/4999");
+    CHECK_STR(e.rule, "edges must not cross (edge 4999-5000 crosses edge 5001-5002)");
+    CHECK(f == NULL);
+    free(v);
+}
+
 static void test_circle_rules(void) {
     dcf_footprint_t *f = NULL;
     dcf_geo_error_t e;
@@ -387,6 +415,7 @@ static void test_point_distance(void) {
 int main(void) {
     geod_init(&G, 6378137.0, 1 / 298.257223563);
     RUN(test_polygon_rules);
+    RUN(test_big_polygon);
     RUN(test_circle_rules);
     RUN(test_accessors);
     RUN(test_polygon_boxes);
