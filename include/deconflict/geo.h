@@ -229,7 +229,8 @@ typedef struct {
  *   - {"operations": [ ... ]},
  *   - a GeoJSON FeatureCollection (see dcf_operation_from_geojson_feature);
  *     features with the same properties.id become one operation with one
- *     volume per feature, and must agree on party, kind and priority.
+ *     volume per feature, and must agree on every operation field (party,
+ *     kind, priority, separation, disclosure, exigent, exigent_reason).
  * Operation ids must be unique within the document.  On error nothing is
  * returned and `err` names the pointer.  Returns DCF_OK, DCF_EINVAL,
  * DCF_ELIMIT or DCF_ENOMEM.

@@ -17,7 +17,7 @@
 
 #define POP         600    /* live operations kept around */
 #define MUTATIONS   100000 /* adds + removes + replacements */
-#define PROBE_EVERY 50     /* one check query per this many mutations */
+#define PROBE_EVERY 20     /* one check query per this many mutations */
 
 static uint64_t rng = 0x5eed5eed5eed5eedu;
 static uint64_t rnd(void) {
