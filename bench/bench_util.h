@@ -164,11 +164,19 @@ static inline uint64_t dcf_bench_peak_rss(void) {
     return (uint64_t)strtoull(v, NULL, 10) * 1024u;
 }
 
+/* How the sources are fingerprinted (run from the repository root);
+ * scripts/bench-engine runs the same command. */
+#define DCF_BENCH_SOURCE_SHA_CMD                                                                   \
+    "cat CMakeLists.txt include/deconflict/*.h src/*.c src/*/*.[ch] bench/*.[ch] 2>/dev/null | "   \
+    "sha256sum | cut -c1-16"
+
 /* A JSON object describing the machine and the source: nproc, CPU model,
  * memory, kernel, load average, UTC date, git commit (and whether the work
- * tree had uncommitted changes), compiler.  NULL on allocation failure. */
+ * tree had uncommitted or untracked changes to what is built), a SHA-256
+ * prefix of the sources (DCF_BENCH_SOURCE_SHA when set), compiler.  NULL on
+ * allocation failure. */
 static inline json_t *dcf_bench_machine_json(void) {
-    char cpu[256], mem[64], commit[64], dirty[16], date[32], load[128];
+    char cpu[256], mem[64], commit[64], dirty[16], date[32], load[128], src[80];
     struct utsname u;
     time_t now = time(NULL);
     struct tm tm;
@@ -176,27 +184,36 @@ static inline json_t *dcf_bench_machine_json(void) {
     dcf_bench_proc_field("/proc/cpuinfo", "model name", cpu, sizeof cpu);
     dcf_bench_proc_field("/proc/meminfo", "MemTotal", mem, sizeof mem);
     dcf_bench_cmd_line("git rev-parse HEAD 2>/dev/null", commit, sizeof commit);
-    dcf_bench_cmd_line("git status --porcelain --untracked-files=no 2>/dev/null | wc -l", dirty,
-                       sizeof dirty);
+    /* Uncommitted or untracked changes to anything that is built. */
+    dcf_bench_cmd_line("git status --porcelain -- src include bench CMakeLists.txt 2>/dev/null | "
+                       "wc -l",
+                       dirty, sizeof dirty);
+    /* A fingerprint of the sources, whatever git says: the one
+     * scripts/bench-engine took right after building, else the tree's now. */
+    const char *built = getenv("DCF_BENCH_SOURCE_SHA");
+    if (built != NULL && built[0] != '\0')
+        snprintf(src, sizeof src, "%s", built);
+    else
+        dcf_bench_cmd_line(DCF_BENCH_SOURCE_SHA_CMD, src, sizeof src);
     dcf_bench_cmd_line("cat /proc/loadavg 2>/dev/null", load, sizeof load);
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (uname(&u) != 0)
         memset(&u, 0, sizeof u);
 
-    json_t *o =
-        json_pack("{s:i, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "nproc",
-                  (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "cpu_model", cpu, "mem_total", mem,
-                  "date_utc", date, "git_commit", commit, "git_dirty", strtol(dirty, NULL, 10) != 0,
-                  "kernel", u.release, "loadavg_at_start", load, "compiler",
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s}", "nproc",
+                          (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "cpu_model", cpu, "mem_total",
+                          mem, "date_utc", date, "git_commit", commit, "git_dirty",
+                          strtol(dirty, NULL, 10) != 0, "kernel", u.release, "loadavg_at_start",
+                          load, "source_sha256_16", src, "compiler",
 #if defined(__clang__)
-                  "clang " __clang_version__
+                          "clang " __clang_version__
 #elif defined(__GNUC__)
-                  "gcc " __VERSION__
+                          "gcc " __VERSION__
 #else
-                  "unknown"
+                          "unknown"
 #endif
-        );
+    );
     return o;
 }
 

@@ -65,7 +65,7 @@
 #define EB_GATE_MAX_N       100000u /* full gate up to this N */
 #define EB_EXHAUSTIVE_Q     200u    /* queries checked with no boxes at all */
 #define EB_WARMUP_Q         1000u
-#define EB_BRUTE_BUDGET     2e9 /* box tests a sampled brute pass may do */
+#define EB_BRUTE_BUDGET     1e9 /* box tests a sampled brute pass may do */
 #define EB_BRUTE_MIN_SAMPLE 100u
 #define EB_WRITES_MAX       200000u /* removes / inserts / updates timed */
 #define EB_WRITES_MIN       1000u
@@ -127,6 +127,7 @@ typedef struct {
     dcf_bench_lat_t lat;
     double total_s, qps, batch_mean_ns;
     double cand_per_q, conf_per_q;
+    dcf_bench_lat_t cand;       /* distribution of candidates per query (not ns) */
     uint64_t answer_mismatches; /* queries whose answer differs from the fresh index's */
     size_t reps;                /* repetitions this result is the median of */
 } pass_t;
@@ -168,6 +169,7 @@ typedef struct {
 
     answer_t *fresh; /* index + exact answers on the fresh index */
     uint32_t *lat;   /* per-query scratch, nq */
+    uint32_t *qcand; /* per-query candidate counts, nq */
     uint32_t *wlat;  /* per-write scratch */
 
     /* measurements */
@@ -184,6 +186,9 @@ typedef struct {
     bool gate_ran, gate_ok, answers_ok;
     size_t gate_queries, gate_exhaustive, gate_extra_cands;
     const char *check_why;
+    json_t *machine;          /* described when the run starts */
+    dcf_index_qstats_t work;  /* index work over all queries, fresh index */
+    double exact_us_per_cand; /* (full mean - index mean) / candidates per query */
 } bench_t;
 
 static uint64_t mix64(uint64_t x) {
@@ -520,6 +525,7 @@ static int gate(bench_t *b) {
             goto out;
         u32vec_sort(&ic), u32vec_sort(&iv), u32vec_sort(&bc), u32vec_sort(&bv);
         const char *bad = NULL;
+        bool ran_sqlite = false, ran_exhaustive = false;
         if (!same_set(&iv, &bv))
             bad = "index+exact conflicts differ from brute force";
         else if (!subset(&bc, &ic, &b->gate_extra_cands))
@@ -528,6 +534,7 @@ static int gate(bench_t *b) {
             qrun_t cs = {.b = b, .q = q, .cands = &sc, .confs = &sv};
             if ((rc = run_sqlite(b, q, true, &cs)) != DCF_OK)
                 goto out;
+            ran_sqlite = true;
             u32vec_sort(&sc), u32vec_sort(&sv);
             if (!same_set(&sv, &bv))
                 bad = "SQLite+exact conflicts differ from brute force";
@@ -538,6 +545,7 @@ static int gate(bench_t *b) {
             qrun_t cx = {.b = b, .q = q, .cands = &xc, .confs = &xv};
             if ((rc = run_exhaustive(b, q, &cx)) != DCF_OK)
                 goto out;
+            ran_exhaustive = true;
             u32vec_sort(&xv);
             if (!same_set(&xv, &bv))
                 bad = "exhaustive scan (no boxes) finds different conflicts";
@@ -549,9 +557,9 @@ static int gate(bench_t *b) {
                     bad);
             print_set("index conflicts", &iv);
             print_set("brute conflicts", &bv);
-            if (b->db != NULL)
+            if (ran_sqlite)
                 print_set("sqlite conflicts", &sv);
-            if (xv.n > 0 || q < EB_EXHAUSTIVE_Q)
+            if (ran_exhaustive)
                 print_set("exhaustive conflicts", &xv);
             b->gate_ok = false;
             goto out;
@@ -565,7 +573,15 @@ out:
 
 /* ------------------------------------------------------- timed passes -- */
 
-/* Time `fn` on every `step`-th query (per-query latency), comparing each
+/* Is query q in a sample of about one query in `step`?  Chosen by a hash,
+ * not a stride: the congested query set puts every tenth query in the cell,
+ * and a stride of 10 would sample nothing else. */
+static bool sampled(size_t q, size_t step) {
+    return step <= 1 || mix64((uint64_t)q ^ UINT64_C(0x73616d706c65)) % step == 0;
+}
+
+/* Time `fn` on a sample of about one query in `step` (all when step is 1;
+ * per-query latency), comparing each
  * exact answer with b->fresh (or recording it there when `record`). */
 static int timed_pass(bench_t *b, pass_t *p, const char *name, system_fn fn, bool exact,
                       size_t step, bool record) {
@@ -574,13 +590,16 @@ static int timed_pass(bench_t *b, pass_t *p, const char *name, system_fn fn, boo
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
     uint64_t t_start = dcf_bench_now_ns();
-    for (size_t q = 0; q < b->nq; q += step) {
+    for (size_t q = 0; q < b->nq; q++) {
+        if (!sampled(q, step))
+            continue;
         qrun_t c = {.b = b, .q = q};
         uint64_t t0 = dcf_bench_now_ns();
         int rc = fn(b, q, exact, &c);
         uint64_t t1 = dcf_bench_now_ns();
         if (rc != DCF_OK)
             return rc;
+        b->qcand[nq] = dcf_bench_sat32(c.cand);
         b->lat[nq++] = dcf_bench_sat32(t1 - t0);
         cand += c.cand;
         conf += c.conf;
@@ -596,7 +615,8 @@ static int timed_pass(bench_t *b, pass_t *p, const char *name, system_fn fn, boo
     p->total_s = (double)(dcf_bench_now_ns() - t_start) / 1e9;
     p->ran = true;
     p->queries = nq;
-    if (!dcf_bench_lat_summary(b->lat, nq, &p->lat))
+    if (!dcf_bench_lat_summary(b->lat, nq, &p->lat) ||
+        !dcf_bench_lat_summary(b->qcand, nq, &p->cand))
         return DCF_ENOMEM;
     p->qps = p->lat.mean_ns > 0 ? 1e9 / p->lat.mean_ns : 0;
     p->cand_per_q = nq ? (double)cand / (double)nq : 0;
@@ -656,6 +676,18 @@ static int index_passes(bench_t *b, pass_t *only, pass_t *full, const char *suff
         dst->reps = nr;
         for (size_t i = 0; i < nr; i++)
             dst->answer_mismatches += i == nr / 2 ? 0 : reps[k][i].answer_mismatches;
+    }
+    return DCF_OK;
+}
+
+/* What the index did for the queries (untimed): nodes and entries read. */
+static int index_work(bench_t *b) {
+    memset(&b->work, 0, sizeof b->work);
+    for (size_t q = 0; q < b->nq; q++) {
+        qrun_t c = {.b = b, .q = q};
+        int rc = dcf_index_query(b->rd, &b->qbox[q], b->qparty[q], on_index_count, &c, &b->work);
+        if (rc != DCF_OK)
+            return rc;
     }
     return DCF_OK;
 }
@@ -871,6 +903,13 @@ static void print_report(const bench_t *b) {
            "one clock read costs %.1f ns)\n",
            b->idx_only.batch_mean_ns / 1e3, b->idx_full.batch_mean_ns / 1e3, b->timer_ns);
 
+    printf("\nper query: the index read %.1f nodes and tested %.1f entries for %.1f candidates; "
+           "the exact test cost %.2f us per candidate ((full - index mean) / candidates)\n",
+           (double)b->work.nodes_visited / (double)b->nq,
+           (double)b->work.entries_tested / (double)b->nq,
+           (double)b->work.candidates / (double)b->nq, b->exact_us_per_cand);
+    printf("candidates per query: p50 %.0f, p99 %.0f, max %.0f\n", b->idx_full.cand.p50_ns,
+           b->idx_full.cand.p99_ns, b->idx_full.cand.max_ns);
     printf("\nbuild: footprints %.2f s (%.0f B/volume of geometry heap), boxes %.2f s\n",
            b->geom_build_s, b->geom_bytes_per_vol, b->box_build_s);
     printf("index: bulk load %.3f s (%.0f ns/volume, %.1f M volumes/s), %.1f B/volume "
@@ -883,10 +922,11 @@ static void print_report(const bench_t *b) {
                "faster\n",
                b->sqlite_build_s, b->sqlite_build_s * 1e9 / (double)b->n,
                (double)b->sqlite_bytes / (double)b->n, b->sqlite_build_s / b->index_build_s);
-    printf("writes (%zu each, per call): remove mean %.2f us p99 %.2f us; insert mean %.2f us p99 "
-           "%.2f us; update mean %.2f us p99 %.2f us\n",
-           b->w_remove.ops, b->w_remove.mean_ns / 1e3, b->w_remove.p99_ns / 1e3,
-           b->w_insert.mean_ns / 1e3, b->w_insert.p99_ns / 1e3, b->w_update.mean_ns / 1e3,
+    printf("writes (%zu each, timed per call): remove mean %.2f us (%.0f k/s) p99 %.2f us; insert "
+           "mean %.2f us (%.0f k/s) p99 %.2f us; update mean %.2f us (%.0f k/s) p99 %.2f us\n",
+           b->w_remove.ops, b->w_remove.mean_ns / 1e3, 1e6 / b->w_remove.mean_ns,
+           b->w_remove.p99_ns / 1e3, b->w_insert.mean_ns / 1e3, 1e6 / b->w_insert.mean_ns,
+           b->w_insert.p99_ns / 1e3, b->w_update.mean_ns / 1e3, 1e6 / b->w_update.mean_ns,
            b->w_update.p99_ns / 1e3);
     printf("churn: %zu remove+insert pairs in %.2f s; index %.1f B/volume (%zu dead, %zu levels); "
            "query mean vs fresh: index %.2fx, index+exact %.2fx\n",
@@ -906,8 +946,8 @@ static void print_report(const bench_t *b) {
     else
         printf("\nGATE skipped (N > %u); answers of every system compared per query instead\n",
                EB_GATE_MAX_N);
-    printf("ANSWERS %s: every timed pass of every system found the same conflicts per query "
-           "(after churn and compaction too)\n",
+    printf("ANSWERS %s: each timed pass of each system (and the index after churn and "
+           "compaction) compared per query with the fresh index+exact\n",
            b->answers_ok ? "AGREE" : "DIFFER");
     printf("index self-check after churn: %s\n", b->check_why ? b->check_why : "ok");
 
@@ -952,6 +992,9 @@ static int pass_into(json_t *arr, const bench_t *b, const pass_t *p, const pass_
         return DCF_ENOMEM;
     if (p->batch_mean_ns > 0)
         json_object_set_new(o, "batch_mean_ns", json_real(p->batch_mean_ns));
+    json_object_set_new(o, "candidates",
+                        json_pack("{s:f, s:f, s:f}", "p50", p->cand.p50_ns, "p99", p->cand.p99_ns,
+                                  "max", p->cand.max_ns));
     json_object_set_new(o, "repetitions", json_integer((json_int_t)(p->reps ? p->reps : 1)));
     if (vs_sql != NULL && vs_sql->ran)
         json_object_set_new(o, "qps_vs_sqlite", json_real(ratio(p, vs_sql)));
@@ -961,8 +1004,9 @@ static int pass_into(json_t *arr, const bench_t *b, const pass_t *p, const pass_
 }
 
 static json_t *wstat_json(const wstat_t *w) {
-    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "ops", (json_int_t)w->ops, "mean_ns", w->mean_ns,
-                     "p50_ns", w->p50_ns, "p99_ns", w->p99_ns, "max_ns", w->max_ns);
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "ops", (json_int_t)w->ops, "mean_ns",
+                     w->mean_ns, "p50_ns", w->p50_ns, "p99_ns", w->p99_ns, "max_ns", w->max_ns,
+                     "per_second", w->mean_ns > 0 ? 1e9 / w->mean_ns : 0.0);
 }
 
 static int write_json(const bench_t *b, const char *path) {
@@ -973,9 +1017,9 @@ static int write_json(const bench_t *b, const char *path) {
 
     root = json_pack(
         "{s:o, s:{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}, s:f}", "machine",
-        dcf_bench_machine_json(), "config", "workload", dcf_wl_workload_names[b->o.workload], "n",
+        json_incref(b->machine), "config", "workload", dcf_wl_workload_names[b->o.workload], "n",
         (json_int_t)b->n, "reps", (json_int_t)b->o.reps, "queries", (json_int_t)b->nq, "seed",
-        (json_int_t)b->o.seed, "brute_sample_step",
+        (json_int_t)b->o.seed, "brute_sample_one_in",
         (json_int_t)(b->br_full.ran && b->br_full.queries ? b->nq / b->br_full.queries : 0),
         "skip_sqlite", b->o.skip_sqlite, "skip_brute", b->o.skip_brute, "timer_ns", b->timer_ns);
     if (root == NULL || (systems = json_array()) == NULL || (targets = json_array()) == NULL)
@@ -988,6 +1032,18 @@ static int write_json(const bench_t *b, const char *path) {
                   "index_bytes_per_volume", (double)b->index_bytes / (double)b->n, "index_levels",
                   (json_int_t)b->st_fresh.levels, "sqlite_load_s", b->sqlite_build_s,
                   "sqlite_bytes_per_volume", (double)b->sqlite_bytes / (double)b->n));
+    json_object_set_new(
+        root, "index_work",
+        json_pack("{s:f, s:f, s:f, s:f}", "nodes_per_query",
+                  (double)b->work.nodes_visited / (double)b->nq, "entries_tested_per_query",
+                  (double)b->work.entries_tested / (double)b->nq, "candidates_per_query",
+                  (double)b->work.candidates / (double)b->nq, "exact_us_per_candidate",
+                  b->exact_us_per_cand));
+    {
+        char load[128];
+        dcf_bench_cmd_line("cat /proc/loadavg 2>/dev/null", load, sizeof load);
+        json_object_set_new(root, "loadavg_at_end", json_string(load));
+    }
     json_object_set_new(root, "writes",
                         json_pack("{s:o, s:o, s:o}", "remove", wstat_json(&b->w_remove), "insert",
                                   wstat_json(&b->w_insert), "update", wstat_json(&b->w_update)));
@@ -1134,9 +1190,11 @@ static void bench_free(bench_t *b) {
         dcf_footprint_free(b->qvols[i].footprint);
     free(b->vols), free(b->party), free(b->kind), free(b->box);
     free(b->qvols), free(b->qparty), free(b->qkind), free(b->qbox);
-    free(b->rec_key), free(b->key_rec), free(b->fresh), free(b->lat), free(b->wlat);
+    free(b->rec_key), free(b->key_rec), free(b->fresh), free(b->lat), free(b->qcand);
+    free(b->wlat);
     if (b->geo != NULL)
         dcf_geo_ctx_free(b->geo);
+    json_decref(b->machine);
     dcf_wl_close(&b->df);
     dcf_wl_close(&b->qf);
 }
@@ -1150,6 +1208,7 @@ static int bench_run(bench_t *b) {
     int rc = DCF_EINVAL;
     const opts_t *o = &b->o;
 
+    b->answers_ok = true; /* until a pass finds a difference */
     if (!dcf_wl_path(dpath, sizeof dpath, o->dir, o->workload, o->seed, DCF_WL_FILE_OPS, o->n,
                      "bin") ||
         !dcf_wl_path(qpath, sizeof qpath, o->dir, o->workload, o->seed, DCF_WL_FILE_QUERIES, 0,
@@ -1180,7 +1239,7 @@ static int bench_run(bench_t *b) {
     if ((rc = dcf_geo_ctx_new(&b->geo)) != DCF_OK)
         goto out;
     b->timer_ns = dcf_bench_timer_cost_ns(1000000);
-    b->answers_ok = true;
+    b->machine = dcf_bench_machine_json();
 
     printf("engine benchmark: workload %s, N = %zu, %" PRIu64 " queries, seed %" PRIu64 "\n",
            dcf_wl_workload_names[o->workload], b->df.n, o->queries, o->seed);
@@ -1191,12 +1250,13 @@ static int bench_run(bench_t *b) {
     b->rec_key = malloc(b->n * sizeof *b->rec_key);
     b->fresh = calloc(b->nq, sizeof *b->fresh);
     b->lat = malloc(b->nq * sizeof *b->lat);
+    b->qcand = malloc(b->nq * sizeof *b->qcand);
     b->wlat = malloc(
         (b->n < EB_WRITES_MAX ? (b->n > EB_WRITES_MIN ? b->n : EB_WRITES_MIN) : EB_WRITES_MAX) *
         sizeof *b->wlat);
     uint32_t *parties = malloc(b->n * sizeof *parties), *keys = malloc(b->n * sizeof *keys);
-    if (b->rec_key == NULL || b->fresh == NULL || b->lat == NULL || b->wlat == NULL ||
-        parties == NULL || keys == NULL) {
+    if (b->rec_key == NULL || b->fresh == NULL || b->lat == NULL || b->qcand == NULL ||
+        b->wlat == NULL || parties == NULL || keys == NULL) {
         free(parties), free(keys);
         goto out;
     }
@@ -1242,8 +1302,12 @@ free_keys:
     }
 
     /* Timed passes on the fresh index, then the other systems. */
-    if ((rc = index_passes(b, &b->idx_only, &b->idx_full, "", true)) != DCF_OK)
+    if ((rc = index_passes(b, &b->idx_only, &b->idx_full, "", true)) != DCF_OK ||
+        (rc = index_work(b)) != DCF_OK)
         goto out;
+    if (b->idx_full.cand_per_q > 0)
+        b->exact_us_per_cand =
+            (b->idx_full.lat.mean_ns - b->idx_only.lat.mean_ns) / 1e3 / b->idx_full.cand_per_q;
     if (b->db != NULL &&
         ((rc = timed_pass(b, &b->sq_only, "sqlite-rtree", run_sqlite, false, 1, false)) != DCF_OK ||
          (rc = timed_pass(b, &b->sq_full, "sqlite-rtree+exact", run_sqlite, true, 1, false)) !=

@@ -8,6 +8,7 @@
  *   workload queries --workload W --n Q [--seed S] [--dir D] [--no-ndjson]
  *   workload verify  --bin FILE --ndjson FILE [--limit K]
  *   workload info    FILE
+ *   workload rules   (prints the rule table as the library's rules JSON)
  *
  * THE WORKLOADS.  Operations of 8 parties and 4 kinds (drone 50 %,
  * helicopter 15 %, fixed-wing 25 %, artillery 10 %), one volume each, over a
@@ -500,6 +501,74 @@ out:
     return rc;
 }
 
+/* The header's rule table as the library's rules document ({"default",
+ * "rules"}), for systems that load minima from JSON.  Every pair of kinds
+ * has a row, so the default row never applies to a pair; it is zero because
+ * dcf_rules_max_for_kind folds it into every kind's widest minima. */
+static json_t *rules_json(const dcf_wl_header_t *h) {
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return NULL;
+    for (int a = 0; a < DCF_WL_KINDS; a++)
+        for (int b = a; b < DCF_WL_KINDS; b++) {
+            const dcf_wl_sep_t *r = &h->rules[a][b];
+            json_t *row = json_pack("{s:[s,s], s:f, s:f, s:I}", "kinds", h->kind_names[a],
+                                    h->kind_names[b], "horizontal_m", r->h_m, "vertical_m", r->v_m,
+                                    "time_s", (json_int_t)r->t_s);
+            if (json_array_append_new(rows, row) != 0) {
+                json_decref(rows);
+                return NULL;
+            }
+        }
+    /* "o" steals rows, also when json_pack fails. */
+    return json_pack("{s:{s:i, s:i, s:i}, s:o}", "default", "horizontal_m", 0, "vertical_m", 0,
+                     "time_s", 0, "rules", rows);
+}
+
+/* Load rules_json through dcf_rules_from_json and check that the library
+ * reads the same minima for every pair, and the same widest minima per kind,
+ * as the benchmark uses.  Returns NULL or what differs. */
+static const char *check_rules(const dcf_wl_header_t *h) {
+    json_t *doc = rules_json(h);
+    dcf_rules_t *rules = NULL;
+    dcf_geo_error_t err;
+    const char *bad = NULL;
+    if (doc == NULL || dcf_rules_from_json(doc, &rules, &err) != DCF_OK) {
+        bad = "the rule table does not load with dcf_rules_from_json";
+        goto out;
+    }
+    for (unsigned a = 0; a < DCF_WL_KINDS && bad == NULL; a++) {
+        dcf_sep_t lib, ours;
+        for (unsigned b = 0; b < DCF_WL_KINDS && bad == NULL; b++) {
+            dcf_rules_lookup(rules, h->kind_names[a], h->kind_names[b], &lib);
+            dcf_wl_sep_pair(h, a, b, &ours);
+            if (lib.horizontal_m != ours.horizontal_m || lib.vertical_m != ours.vertical_m ||
+                lib.time_us != ours.time_us)
+                bad = "dcf_rules_lookup differs from the header's rule table";
+        }
+        dcf_rules_max_for_kind(rules, h->kind_names[a], &lib);
+        dcf_wl_sep_widest(h, a, &ours);
+        if (bad == NULL && (lib.horizontal_m != ours.horizontal_m ||
+                            lib.vertical_m != ours.vertical_m || lib.time_us != ours.time_us))
+            bad = "dcf_rules_max_for_kind differs from dcf_wl_sep_widest";
+    }
+out:
+    if (rules != NULL)
+        dcf_rules_free(rules);
+    json_decref(doc);
+    return bad;
+}
+
+static int cmd_rules(void) {
+    dcf_wl_header_t h;
+    dcf_wl_header_init(&h, DCF_WL_FILE_OPS, DCF_WL_UNIFORM, 0, 0);
+    json_t *doc = rules_json(&h);
+    int rc = doc != NULL && json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 ? DCF_OK : DCF_ENOMEM;
+    putchar('\n');
+    json_decref(doc);
+    return rc;
+}
+
 /* Every member of `ours` is in `theirs` with the same value (numbers
  * compared as doubles, so 120 and 120.0 agree); arrays match element-wise.
  * On a mismatch `where` gets the member's key. */
@@ -573,7 +642,8 @@ static const char *compare_op(const dcf_wl_header_t *h, const dcf_wl_record_t *r
 /* Parse every NDJSON line with dcf_operation_from_json, compare it with the
  * binary record, build the binary record's volume and compare bounding
  * boxes, and check that dcf_operation_to_json of the parsed operation
- * contains every member of the line (the line is in the API's shape). */
+ * contains every member of the line (the line is in the API's shape).
+ * First check that the library reads the header's minima as we do. */
 static int cmd_verify(const opts_t *o) {
     dcf_wl_file_t wf = {0};
     FILE *f = NULL;
@@ -591,6 +661,10 @@ static int cmd_verify(const opts_t *o) {
     if ((rc = dcf_wl_open(o->bin, DCF_WL_FILE_OPS, &wf, &why)) != DCF_OK &&
         (rc = dcf_wl_open(o->bin, DCF_WL_FILE_QUERIES, &wf, &why)) != DCF_OK) {
         fprintf(stderr, "workload verify: %s: %s\n", o->bin, why);
+        goto out;
+    }
+    if ((why = check_rules(wf.hdr)) != NULL) {
+        fprintf(stderr, "workload verify: %s\n", why);
         goto out;
     }
     rc = DCF_EIO;
@@ -654,7 +728,8 @@ static int cmd_verify(const opts_t *o) {
         fprintf(stderr, "workload verify: %zu lines for %zu records\n", n, wf.n);
         goto out;
     }
-    printf("verify: %zu operations agree between %s and %s\n", n, o->bin, o->ndjson);
+    printf("verify: %zu operations agree between %s and %s; the library reads the same minima\n", n,
+           o->bin, o->ndjson);
     rc = DCF_OK;
 out:
     free(line);
@@ -691,7 +766,8 @@ static void usage(void) {
           "                        [--dir DIR] [--no-ndjson]\n"
           "       workload queries --workload W --n Q [--seed S] [--dir DIR] [--no-ndjson]\n"
           "       workload verify  --bin FILE --ndjson FILE [--limit K]\n"
-          "       workload info    FILE\n",
+          "       workload info    FILE\n"
+          "       workload rules   (the rule table as a rules JSON document)\n",
           stderr);
 }
 
@@ -702,6 +778,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     o.cmd = argv[1];
+    if (strcmp(o.cmd, "rules") == 0)
+        return argc == 2 && cmd_rules() == DCF_OK ? 0 : 1;
     if (strcmp(o.cmd, "info") == 0)
         return argc == 3 && cmd_info(argv[2]) == DCF_OK ? 0 : 1;
     for (int i = 2; i < argc; i++) {

@@ -77,12 +77,6 @@ static bool slot_empty(const void *blk, size_t stride, size_t i) {
            b.alt_lo != b.alt_lo && b.alt_hi != b.alt_hi;
 }
 
-static bool contains(const dcf_box_t *o, const dcf_box_t *i) {
-    return o->t_lo <= i->t_lo && o->t_hi >= i->t_hi && o->lng_lo <= i->lng_lo &&
-           o->lng_hi >= i->lng_hi && o->lat_lo <= i->lat_lo && o->lat_hi >= i->lat_hi &&
-           o->alt_lo <= i->alt_lo && o->alt_hi >= i->alt_hi;
-}
-
 /* Check one entry (slot i of a leaf-layout block) and account for its key. */
 static int check_entry(chk_t *c, const void *blk, size_t stride, size_t i) {
     const dcf_index_t *idx = c->idx;
@@ -112,30 +106,52 @@ static int check_entry(chk_t *c, const void *blk, size_t stride, size_t i) {
     return DCF_OK;
 }
 
-/* Node j of layer l: every used slot contains its child's bounds. */
+/* Node j of layer l: every used slot's codes contain its child (a leaf's
+ * exact boxes on the run's grid, or a node's slot codes); unused slots are
+ * EMPTY. */
 static int check_node(chk_t *c, const idx_run_t *r, unsigned l, size_t j) {
     const dcf_index_t *idx = c->idx;
-    const size_t s = idx->stride;
+    const size_t s = idx->stride, ns = idx->nstride;
     const void *blk = idx_node(idx, r, l, j);
     unsigned kids = idx_node_count(idx, r, l, j);
-    for (size_t slot = 0; slot < s; slot++) {
+    for (size_t slot = 0; slot < ns; slot++) {
+        int32_t lo[4], hi[4];
+        for (unsigned d = 0; d < 4; d++) {
+            lo[d] = IDX_CI16(blk, ns, 2 * d)[slot];
+            hi[d] = IDX_CI16(blk, ns, 2 * d + 1)[slot];
+        }
         if (slot >= kids) {
-            if (!slot_empty(blk, s, slot))
-                return fail(c, "an unused node slot is not empty");
+            for (unsigned d = 0; d < 4; d++)
+                if (lo[d] != IDX_CODE_EMPTY_LO || hi[d] != IDX_CODE_EMPTY_HI)
+                    return fail(c, "an unused node slot is not empty");
             continue;
         }
-        dcf_box_t outer;
-        slot_box(blk, s, slot, &outer);
         size_t child = j * idx->fanout + slot;
-        const void *cb = l == 1 ? idx_leaf(idx, r, child) : idx_node(idx, r, l - 1, child);
-        unsigned n = l == 1 ? idx_leaf_count(idx, r, child) : idx_node_count(idx, r, l - 1, child);
-        if (n == 0)
-            return fail(c, "a node has a child with no entries");
-        for (unsigned i = 0; i < n; i++) {
-            dcf_box_t inner;
-            slot_box(cb, s, i, &inner);
-            if (!contains(&outer, &inner))
-                return fail(c, "a node's bounds do not contain its child");
+        if (l == 1) {
+            const void *leaf = idx_leaf(idx, r, child);
+            unsigned n = idx_leaf_count(idx, r, child);
+            if (n == 0)
+                return fail(c, "a node has a child with no entries");
+            for (unsigned i = 0; i < n; i++) {
+                dcf_box_t b;
+                slot_box(leaf, s, i, &b);
+                const double bl[4] = {b.t_lo, b.lng_lo, b.lat_lo, b.alt_lo};
+                const double bh[4] = {b.t_hi, b.lng_hi, b.lat_hi, b.alt_hi};
+                for (unsigned d = 0; d < 4; d++)
+                    if (lo[d] + 32768.0 > idx_grid_pos(r, d, bl[d]) ||
+                        hi[d] + 32768.0 < idx_grid_pos(r, d, bh[d]))
+                        return fail(c, "a node's bounds do not contain its child");
+            }
+        } else {
+            const void *kid = idx_node(idx, r, l - 1, child);
+            unsigned n = idx_node_count(idx, r, l - 1, child);
+            if (n == 0)
+                return fail(c, "a node has a child with no entries");
+            for (unsigned i = 0; i < n; i++)
+                for (unsigned d = 0; d < 4; d++)
+                    if (IDX_CI16(kid, ns, 2 * d)[i] < lo[d] ||
+                        IDX_CI16(kid, ns, 2 * d + 1)[i] > hi[d])
+                        return fail(c, "a node's bounds do not contain its child");
         }
     }
     return DCF_OK;

@@ -42,6 +42,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "index/index_int.h"
 
@@ -51,13 +52,24 @@ void dcf__index_fail_after(dcf_index_t *idx, long n) {
     idx->fail_after = n;
 }
 
+/* Blocks at least this large are placed on transparent huge pages where
+ * the system offers them: a merge writes tens of megabytes of fresh memory,
+ * and on virtual machines a 4 KiB page fault costs microseconds. */
+#define IDX_HUGE ((size_t)2 << 20)
+
 void *dcf__index_alloc(dcf_index_t *idx, size_t n) {
     if (idx->fail_after >= 0 && idx->fail_after-- == 0)
         return NULL;
-    size_t rounded = (n + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (p != NULL)
-        idx->bytes += n;
+    size_t align = n >= IDX_HUGE ? IDX_HUGE : 64;
+    size_t rounded = (n + align - 1) & ~(align - 1);
+    void *p = aligned_alloc(align, rounded ? rounded : align);
+    if (p == NULL)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == IDX_HUGE)
+        (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+#endif
+    idx->bytes += n;
     return p;
 }
 
@@ -217,7 +229,6 @@ static void reclaim(dcf_index_t *idx) {
  * attached to it by the caller). */
 static void publish(dcf_index_t *idx, idx_version_t *v) {
     idx_version_t *old = current(idx);
-    v->seq = ++idx->seq;
     atomic_store_explicit(&idx->cur, v, memory_order_seq_cst);
     old->next_retired = NULL;
     if (idx->retired_tail != NULL)
@@ -241,7 +252,11 @@ static bool box_ok(const dcf_box_t *b) {
 /* -------------------------------------------------------------- create -- */
 
 void dcf_index_opts_default(dcf_index_opts_t *o) {
+#ifdef IDX_DEFAULT_FANOUT
+    o->fanout = IDX_DEFAULT_FANOUT;
+#else
     o->fanout = 16;
+#endif
     o->delta_max = 1024;
 }
 
@@ -264,8 +279,10 @@ int dcf_index_new(const dcf_index_opts_t *opts, dcf_index_t **out) {
         return DCF_ENOMEM;
     idx->fanout = o.fanout;
     idx->stride = (o.fanout + 3) & ~3u;
+    idx->nstride = (o.fanout + 7) & ~7u;
     idx->delta_cap = (uint32_t)((o.delta_max + 3) & ~(size_t)3);
     idx->fail_after = -1;
+    idx->simd = dcf__index_simd_level();
     atomic_init(&idx->slots, NULL);
     atomic_init(&idx->nslots, 0);
     if ((v = version_new(idx, NULL)) == NULL)
@@ -274,7 +291,6 @@ int dcf_index_new(const dcf_index_opts_t *opts, dcf_index_t **out) {
         goto out;
     if ((v->dead = bits_new(idx, idx->delta_cap, NULL)) == NULL)
         goto out;
-    v->seq = ++idx->seq;
     atomic_init(&idx->cur, v);
     v = NULL;
     *out = idx;

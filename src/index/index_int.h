@@ -21,12 +21,19 @@
  *            version's level array; it publishes a new version instead and
  *            frees the old one once no reader slot holds it or anything older.
  *
- * LAYOUT.  Nodes, leaf blocks and the delta are structures of arrays: each
- * field (t_lo, t_hi, lng_lo, lng_hi, lat_lo, lat_hi, alt_lo, alt_hi, then key
- * and party for entries) is an array of `stride` 4-byte values, stride being
- * the fanout rounded up to a multiple of 4 so four children are compared per
- * SSE2 instruction.  Unused slots hold the EMPTY box (t_lo = INT32_MAX,
- * t_hi = INT32_MIN, floats NaN), which intersects no query.
+ * LAYOUT.  Leaf blocks and the delta are structures of arrays: each field
+ * (t_lo, t_hi, lng_lo, lng_hi, lat_lo, lat_hi, alt_lo, alt_hi, key, party)
+ * is an array of `stride` 4-byte values, stride being the fanout rounded up
+ * to a multiple of 4 so four entries are compared per SSE2 instruction, and
+ * the boxes are the exact boxes given.  Unused leaf slots hold the EMPTY box
+ * (t_lo = INT32_MAX, t_hi = INT32_MIN, floats NaN), which intersects no
+ * query.  Nodes hold their children's bounds as 16-bit GRID CODES, the same
+ * eight fields of `nstride` int16 values: each run has a grid per dimension
+ * (origin, step), a lower bound is stored as the code just below it and an
+ * upper bound as the code just above it, so a node's test is conservative
+ * and a node is half the size (four cache lines at fanout 16).  A query is
+ * converted to codes once per run, rounding outward the same way; the leaves
+ * then give the exact answer.
  *
  * INVARIANTS (dcf_index_check verifies them).
  *   - Every key below next_key is in exactly one place: an entry of the
@@ -59,8 +66,8 @@
 #define IDX_FANOUT_MAX  64u /* a node's child mask fits a uint64_t */
 #define IDX_DELTA_MIN   16u /* smallest write buffer */
 #define IDX_DELTA_MAX   (1u << 20)
-#define IDX_LEVEL_RATIO 8u   /* size ratio between consecutive levels */
-#define IDX_MAX_LEVELS  24   /* 16 * 8^23 > 2^31: never reached */
+#define IDX_LEVEL_RATIO 12u  /* size ratio between consecutive levels */
+#define IDX_MAX_LEVELS  24   /* 16 * 12^23 > 2^31: never reached */
 #define IDX_MAX_HEIGHT  24   /* layers above the leaves; 4^24 > 2^31 */
 #define IDX_MAX_READERS 256u /* reader handles alive at once */
 /* Compact everything once removed entries exceed live / IDX_DEAD_DIVISOR
@@ -85,6 +92,8 @@ enum {
 #define IDX_LEAF_FIELDS 10 /* bounds, key, party */
 
 /* Typed views of field f of a block whose fields are `stride` values long. */
+#define IDX_I16(blk, stride, f)  ((int16_t *)((char *)(blk) + (size_t)(f) * (stride)*2))
+#define IDX_CI16(blk, stride, f) ((const int16_t *)((const char *)(blk) + (size_t)(f) * (stride)*2))
 #define IDX_I32(blk, stride, f)  ((int32_t *)((char *)(blk) + (size_t)(f) * (stride)*4))
 #define IDX_F32(blk, stride, f)  ((float *)((char *)(blk) + (size_t)(f) * (stride)*4))
 #define IDX_U32(blk, stride, f)  ((uint32_t *)((char *)(blk) + (size_t)(f) * (stride)*4))
@@ -100,15 +109,26 @@ typedef struct {
     uint32_t party;
 } idx_entry_t;
 
+/* Grid codes: 0..IDX_GRID_TOP, stored minus 32768 as int16.  Every
+ * conversion moves a lower bound down and an upper bound up by IDX_GRID_EPS
+ * of a step before rounding, which covers the rounding of the double
+ * arithmetic (below 1e-9 of a step for positions within the grid). */
+#define IDX_GRID_TOP      65535
+#define IDX_GRID_SPAN     65000.0 /* steps the entries span; the rest is margin */
+#define IDX_GRID_EPS      1e-3
+#define IDX_CODE_EMPTY_LO INT16_MAX /* an unused node slot */
+#define IDX_CODE_EMPTY_HI INT16_MIN
+
 /* An immutable packed R-tree. */
 typedef struct {
-    uint32_t n;                          /* entries */
-    uint32_t nleaf;                      /* leaf blocks, ceil(n / fanout) */
-    uint32_t height;                     /* layers of nodes above the leaves; 0 when nleaf == 1 */
+    double org[4], step[4], inv[4]; /* grid per dimension (time, lng, lat, alt); inv = 1/step */
+    uint32_t n;                     /* entries */
+    uint32_t nleaf;                 /* leaf blocks, ceil(n / fanout) */
+    uint32_t height;                /* layers of nodes above the leaves; 0 when nleaf == 1 */
     uint32_t nnodes[IDX_MAX_HEIGHT + 1]; /* nodes on layer l, 1 <= l <= height */
     size_t first[IDX_MAX_HEIGHT + 1];    /* index in `nodes` of layer l's node 0 */
     void *leaves;                        /* nleaf blocks of IDX_LEAF_FIELDS * stride */
-    void *nodes;                         /* blocks of IDX_NODE_FIELDS * stride */
+    void *nodes;                         /* blocks of IDX_NODE_FIELDS * stride int16 */
     size_t bytes;                        /* heap bytes of this run */
 } idx_run_t;
 
@@ -133,7 +153,6 @@ typedef struct idx_version_s {
     idx_delta_t *delta;
     idx_bits_t *dead;
     /* Writer only. */
-    uint64_t seq;
     struct idx_version_s *next_retired;   /* FIFO, oldest first */
     idx_run_t *g_run[IDX_MAX_LEVELS + 1]; /* garbage: freed with this version */
     unsigned g_nrun;
@@ -159,8 +178,10 @@ struct dcf_index_reader_s {
 struct dcf_index_s {
     /* Immutable after dcf_index_new. */
     unsigned fanout;    /* children per node */
-    unsigned stride;    /* fanout rounded up to a multiple of 4 */
+    unsigned stride;    /* fanout rounded up to a multiple of 4: leaves, delta */
+    unsigned nstride;   /* fanout rounded up to a multiple of 8: nodes */
     uint32_t delta_cap; /* write-buffer slots */
+    int simd;           /* compare kernel: 0 portable, 1 AVX2, 2 AVX-512 */
 
     /* Shared with readers. */
     _Atomic(idx_version_t *) cur;
@@ -169,7 +190,6 @@ struct dcf_index_s {
 
     /* Writer only. */
     idx_version_t *retired_head, *retired_tail;
-    uint64_t seq;
     uint32_t *kparty; /* party of each live key, UINT32_MAX when not live */
     size_t cap_kparty;
     uint32_t *free_keys; /* recyclable keys, a stack */
@@ -195,9 +215,31 @@ void dcf__index_run_free(dcf_index_t *idx, idx_run_t *r);
 static inline const void *idx_leaf(const dcf_index_t *idx, const idx_run_t *r, size_t b) {
     return (const char *)r->leaves + b * (size_t)IDX_LEAF_FIELDS * idx->stride * 4;
 }
+static inline size_t idx_node_bytes(const dcf_index_t *idx) {
+    return (size_t)IDX_NODE_FIELDS * idx->nstride * 2;
+}
 static inline const void *idx_node(const dcf_index_t *idx, const idx_run_t *r, unsigned l,
                                    size_t j) {
-    return (const char *)r->nodes + (r->first[l] + j) * (size_t)IDX_NODE_FIELDS * idx->stride * 4;
+    return (const char *)r->nodes + (r->first[l] + j) * idx_node_bytes(idx);
+}
+
+/* Position of x on dimension d's grid of run r, clamped to a little beyond
+ * the grid (infinite query bounds included). */
+static inline double idx_grid_pos(const idx_run_t *r, unsigned d, double x) {
+    double p = (x - r->org[d]) * r->inv[d];
+    return p < -2.0 ? -2.0 : p > IDX_GRID_TOP + 2.0 ? IDX_GRID_TOP + 2.0 : p;
+}
+/* The code at or below x, and at or above x (not clamped to the grid).
+ * Floor and ceiling by conversion, exact for the clamped range. */
+static inline int32_t idx_code_below(const idx_run_t *r, unsigned d, double x) {
+    double p = idx_grid_pos(r, d, x) - IDX_GRID_EPS;
+    int32_t c = (int32_t)p;
+    return (double)c > p ? c - 1 : c;
+}
+static inline int32_t idx_code_above(const idx_run_t *r, unsigned d, double x) {
+    double p = idx_grid_pos(r, d, x) + IDX_GRID_EPS;
+    int32_t c = (int32_t)p;
+    return (double)c < p ? c + 1 : c;
 }
 /* Entries in leaf block b. */
 static inline unsigned idx_leaf_count(const dcf_index_t *idx, const idx_run_t *r, size_t b) {
@@ -229,6 +271,10 @@ static inline bool idx_bit(const uint64_t *w, size_t k) {
 static inline bool idx_dead(const idx_bits_t *b, uint32_t k) {
     return (atomic_load_explicit(&b->w[k >> 6], memory_order_relaxed) >> (k & 63)) & 1u;
 }
+
+/* The best compare kernel this CPU runs (query.c): 0 portable (SSE2 where
+ * compiled for it), 1 AVX2, 2 AVX-512F. */
+int dcf__index_simd_level(void);
 
 /* Fault injection for tests: the allocation after `n` more succeed fails
  * (n < 0 turns it off).  Writer thread only. */

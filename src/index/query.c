@@ -41,6 +41,10 @@
 #include <emmintrin.h>
 #define IDX_SSE2 1
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(DCF_INDEX_NO_SIMD)
+#include <immintrin.h>
+#define IDX_X86_DISPATCH 1
+#endif
 
 #include "index/index_int.h"
 
@@ -99,27 +103,18 @@ void dcf_index_reader_free(dcf_index_reader_t *rd) {
 
 /* ------------------------------------------------------- box compares -- */
 
-typedef struct {
-    dcf_box_t q;
-#ifdef IDX_SSE2
-    __m128i tlo, thi;
-    __m128 lnglo, lnghi, latlo, lathi, altlo, althi;
-#endif
-} qbox_t;
-
-static void qbox_init(qbox_t *qb, const dcf_box_t *q) {
-    qb->q = *q;
-#ifdef IDX_SSE2
-    qb->tlo = _mm_set1_epi32(q->t_lo);
-    qb->thi = _mm_set1_epi32(q->t_hi);
-    qb->lnglo = _mm_set1_ps(q->lng_lo);
-    qb->lnghi = _mm_set1_ps(q->lng_hi);
-    qb->latlo = _mm_set1_ps(q->lat_lo);
-    qb->lathi = _mm_set1_ps(q->lat_hi);
-    qb->altlo = _mm_set1_ps(q->alt_lo);
-    qb->althi = _mm_set1_ps(q->alt_hi);
-#endif
-}
+/*
+ * mask_*(blk, stride, at, n, q) returns bit i set when slot at + i of a
+ * block (fields `stride` values long) intersects the query, for i < n; n is
+ * a multiple of 4, at most 64, and slots [at, at + n) are all readable.  The
+ * time fields are compared first and the other six are not read when no
+ * slot passes on time.  EMPTY slots never intersect (their time range is
+ * inverted and their floats are NaN, which fails every comparison).
+ *
+ * Three versions: portable scalar/SSE2 four at a time, AVX2 eight at a time
+ * and AVX-512 sixteen at a time, the last two compiled for their targets and
+ * chosen at run time (dcf__index_simd_level); all compute the same mask.
+ */
 
 /* One slot, scalar (the write buffer's tail, and builds without SSE2). */
 static inline bool slot_hits(const void *blk, size_t stride, size_t i, const dcf_box_t *q) {
@@ -133,53 +128,115 @@ static inline bool slot_hits(const void *blk, size_t stride, size_t i, const dcf
            IDX_CF32(blk, stride, IDX_F_ALTHI)[i] >= q->alt_lo;
 }
 
-/* Bit i set when slot i of [at, at + 4) of a block (fields `stride` long)
- * intersects the query (closed intervals).  EMPTY slots never do. */
-static inline unsigned mask4(const void *blk, size_t stride, size_t at, const qbox_t *qb) {
+static inline uint64_t mask_base(const void *blk, size_t stride, size_t at, unsigned n,
+                                 const dcf_box_t *q) {
+    uint64_t m = 0;
 #ifdef IDX_SSE2
-    __m128i tlo = _mm_loadu_si128((const __m128i *)(IDX_CI32(blk, stride, IDX_F_TLO) + at));
-    __m128i thi = _mm_loadu_si128((const __m128i *)(IDX_CI32(blk, stride, IDX_F_THI) + at));
-    __m128i tbad = _mm_or_si128(_mm_cmpgt_epi32(tlo, qb->thi), _mm_cmpgt_epi32(qb->tlo, thi));
-    unsigned m = ~(unsigned)_mm_movemask_ps(_mm_castsi128_ps(tbad)) & 15u;
-    if (m == 0)
-        return 0;
-    __m128 ok =
-        _mm_and_ps(_mm_cmple_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_LNGLO) + at), qb->lnghi),
-                   _mm_cmpge_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_LNGHI) + at), qb->lnglo));
-    ok = _mm_and_ps(ok,
-                    _mm_cmple_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_LATLO) + at), qb->lathi));
-    ok = _mm_and_ps(ok,
-                    _mm_cmpge_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_LATHI) + at), qb->latlo));
-    ok = _mm_and_ps(ok,
-                    _mm_cmple_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_ALTLO) + at), qb->althi));
-    ok = _mm_and_ps(ok,
-                    _mm_cmpge_ps(_mm_loadu_ps(IDX_CF32(blk, stride, IDX_F_ALTHI) + at), qb->altlo));
-    return m & (unsigned)_mm_movemask_ps(ok);
+    const __m128i tlo = _mm_set1_epi32(q->t_lo), thi = _mm_set1_epi32(q->t_hi);
+    for (unsigned i = 0; i < n; i += 4) {
+        size_t o = at + i;
+        __m128i a = _mm_loadu_si128((const __m128i *)(IDX_CI32(blk, stride, IDX_F_TLO) + o));
+        __m128i b = _mm_loadu_si128((const __m128i *)(IDX_CI32(blk, stride, IDX_F_THI) + o));
+        __m128i bad = _mm_or_si128(_mm_cmpgt_epi32(a, thi), _mm_cmpgt_epi32(tlo, b));
+        unsigned t = ~(unsigned)_mm_movemask_ps(_mm_castsi128_ps(bad)) & 15u;
+        if (t == 0)
+            continue;
+#define IDX_LE(f, v) _mm_cmple_ps(_mm_loadu_ps(IDX_CF32(blk, stride, f) + o), _mm_set1_ps(v))
+#define IDX_GE(f, v) _mm_cmpge_ps(_mm_loadu_ps(IDX_CF32(blk, stride, f) + o), _mm_set1_ps(v))
+        __m128 ok = _mm_and_ps(IDX_LE(IDX_F_LNGLO, q->lng_hi), IDX_GE(IDX_F_LNGHI, q->lng_lo));
+        ok = _mm_and_ps(ok,
+                        _mm_and_ps(IDX_LE(IDX_F_LATLO, q->lat_hi), IDX_GE(IDX_F_LATHI, q->lat_lo)));
+        ok = _mm_and_ps(ok,
+                        _mm_and_ps(IDX_LE(IDX_F_ALTLO, q->alt_hi), IDX_GE(IDX_F_ALTHI, q->alt_lo)));
+#undef IDX_LE
+#undef IDX_GE
+        m |= (uint64_t)(t & (unsigned)_mm_movemask_ps(ok)) << i;
+    }
 #else
-    unsigned m = 0;
-    for (unsigned i = 0; i < 4; i++)
-        m |= (unsigned)slot_hits(blk, stride, at + i, &qb->q) << i;
-    return m;
+    for (unsigned i = 0; i < n; i++)
+        m |= (uint64_t)slot_hits(blk, stride, at + i, q) << i;
 #endif
+    return m;
 }
 
-/* Mask of the `stride` slots of a node or leaf block that meet the query. */
-static inline uint64_t block_mask(const void *blk, size_t stride, const qbox_t *qb) {
+#ifdef IDX_X86_DISPATCH
+__attribute__((target("avx2"))) static inline uint64_t
+mask_avx2(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t *q) {
     uint64_t m = 0;
-    for (size_t at = 0; at < stride; at += 4)
-        m |= (uint64_t)mask4(blk, stride, at, qb) << at;
+    unsigned i = 0;
+    const __m256i tlo = _mm256_set1_epi32(q->t_lo), thi = _mm256_set1_epi32(q->t_hi);
+    for (; i + 8 <= n; i += 8) {
+        size_t o = at + i;
+        __m256i a = _mm256_loadu_si256((const __m256i *)(IDX_CI32(blk, stride, IDX_F_TLO) + o));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(IDX_CI32(blk, stride, IDX_F_THI) + o));
+        __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi32(a, thi), _mm256_cmpgt_epi32(tlo, b));
+        unsigned t = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(bad)) & 255u;
+        if (t == 0)
+            continue;
+#define IDX_LE(f, v)                                                                               \
+    _mm256_cmp_ps(_mm256_loadu_ps(IDX_CF32(blk, stride, f) + o), _mm256_set1_ps(v), _CMP_LE_OQ)
+#define IDX_GE(f, v)                                                                               \
+    _mm256_cmp_ps(_mm256_loadu_ps(IDX_CF32(blk, stride, f) + o), _mm256_set1_ps(v), _CMP_GE_OQ)
+        __m256 ok = _mm256_and_ps(IDX_LE(IDX_F_LNGLO, q->lng_hi), IDX_GE(IDX_F_LNGHI, q->lng_lo));
+        ok = _mm256_and_ps(
+            ok, _mm256_and_ps(IDX_LE(IDX_F_LATLO, q->lat_hi), IDX_GE(IDX_F_LATHI, q->lat_lo)));
+        ok = _mm256_and_ps(
+            ok, _mm256_and_ps(IDX_LE(IDX_F_ALTLO, q->alt_hi), IDX_GE(IDX_F_ALTHI, q->alt_lo)));
+#undef IDX_LE
+#undef IDX_GE
+        m |= (uint64_t)(t & (unsigned)_mm256_movemask_ps(ok)) << i;
+    }
+    if (i < n)
+        m |= mask_base(blk, stride, at + i, n - i, q) << i;
     return m;
 }
+
+__attribute__((target("avx512f"))) static inline uint64_t
+mask_avx512(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t *q) {
+    uint64_t m = 0;
+    const __m512i tlo = _mm512_set1_epi32(q->t_lo), thi = _mm512_set1_epi32(q->t_hi);
+    for (unsigned i = 0; i < n; i += 16) {
+        size_t o = at + i;
+        __mmask16 live = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512i a = _mm512_maskz_loadu_epi32(live, IDX_CI32(blk, stride, IDX_F_TLO) + o);
+        __m512i b = _mm512_maskz_loadu_epi32(live, IDX_CI32(blk, stride, IDX_F_THI) + o);
+        __mmask16 k = _mm512_mask_cmple_epi32_mask(live, a, thi);
+        k = _mm512_mask_cmpge_epi32_mask(k, b, tlo);
+        if (k == 0)
+            continue;
+#define IDX_CMP(f, v, op)                                                                          \
+    k = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(live, IDX_CF32(blk, stride, f) + o),      \
+                                _mm512_set1_ps(v), op)
+        IDX_CMP(IDX_F_LNGLO, q->lng_hi, _CMP_LE_OQ);
+        IDX_CMP(IDX_F_LNGHI, q->lng_lo, _CMP_GE_OQ);
+        IDX_CMP(IDX_F_LATLO, q->lat_hi, _CMP_LE_OQ);
+        IDX_CMP(IDX_F_LATHI, q->lat_lo, _CMP_GE_OQ);
+        IDX_CMP(IDX_F_ALTLO, q->alt_hi, _CMP_LE_OQ);
+        IDX_CMP(IDX_F_ALTHI, q->alt_lo, _CMP_GE_OQ);
+#undef IDX_CMP
+        m |= (uint64_t)k << i;
+    }
+    return m;
+}
+#endif
 
 /* ------------------------------------------------------------- queries -- */
 
+typedef uint64_t (*mask_fn)(const void *blk, size_t stride, size_t at, unsigned n,
+                            const dcf_box_t *q);
+
+#define IDX_PENDING 32 /* leaves queued before they are tested */
+
 typedef struct {
-    const qbox_t *qb;
+    dcf_box_t q;
     const idx_bits_t *dead;
     uint32_t exclude;
     dcf_index_cb cb;
     void *arg;
     dcf_index_qstats_t st;
+    const void *pend[IDX_PENDING]; /* leaves selected, loads started, not yet tested */
+    unsigned pend_n[IDX_PENDING];  /* their entry counts */
+    unsigned npend;
 } qctx_t;
 
 /* Report slot c of a leaf-layout block if its party and dead bit allow. */
@@ -192,11 +249,10 @@ static inline int report(qctx_t *x, const void *blk, size_t stride, size_t c) {
     return x->cb != NULL ? x->cb(x->arg, key) : 0;
 }
 
-static int query_leaf(qctx_t *x, const void *blk, size_t stride, unsigned count) {
-    x->st.entries_tested += count;
-    uint64_t m = block_mask(blk, stride, x->qb);
+/* Report every slot in `m` of a leaf-layout block, slot numbers from `at`. */
+static inline int report_mask(qctx_t *x, const void *blk, size_t stride, size_t at, uint64_t m) {
     while (m != 0) {
-        int rc = report(x, blk, stride, (size_t)__builtin_ctzll(m));
+        int rc = report(x, blk, stride, at + (size_t)__builtin_ctzll(m));
         if (rc != 0)
             return rc;
         m &= m - 1;
@@ -204,19 +260,120 @@ static int query_leaf(qctx_t *x, const void *blk, size_t stride, unsigned count)
     return 0;
 }
 
-/* Depth-first walk with one (node, remaining children) frame per layer. */
-static int query_run(const dcf_index_t *idx, const idx_run_t *r, qctx_t *x) {
-    const size_t f = idx->fanout, s = idx->stride;
+/* Start loading the children in `m` of a node while the walk goes on:
+ * the children of one node are independent cache misses. */
+static inline void prefetch_kids(const char *base, size_t first, size_t bytes, uint64_t m) {
+    while (m != 0) {
+        const char *p = base + (first + (size_t)__builtin_ctzll(m)) * bytes;
+        for (size_t o = 0; o < bytes; o += 64)
+            __builtin_prefetch(p + o);
+        m &= m - 1;
+    }
+}
+
+/* The query in one run's grid codes (index_int.h), rounded outward. */
+typedef struct {
+    int16_t lo[4], hi[4];
+#ifdef IDX_SSE2
+    __m128i vlo[4], vhi[4];
+#endif
+} qcodes_t;
+
+/* False when the query lies wholly outside the run's grid (then no entry of
+ * the run can meet it: every bound of every entry is on the grid). */
+static bool query_codes(const idx_run_t *r, const dcf_box_t *q, qcodes_t *c) {
+    const double lo[4] = {q->t_lo, q->lng_lo, q->lat_lo, q->alt_lo};
+    const double hi[4] = {q->t_hi, q->lng_hi, q->lat_hi, q->alt_hi};
+    for (unsigned d = 0; d < 4; d++) {
+        int32_t a = idx_code_below(r, d, lo[d]), b = idx_code_above(r, d, hi[d]);
+        if (b < 0 || a > IDX_GRID_TOP)
+            return false;
+        c->lo[d] = (int16_t)((a < 0 ? 0 : a) - 32768);
+        c->hi[d] = (int16_t)((b > IDX_GRID_TOP ? IDX_GRID_TOP : b) - 32768);
+#ifdef IDX_SSE2
+        c->vlo[d] = _mm_set1_epi16(c->lo[d]);
+        c->vhi[d] = _mm_set1_epi16(c->hi[d]);
+#endif
+    }
+    return true;
+}
+
+/* Mask of the first `count` children of a node whose codes meet the query's
+ * (fields `ns` int16 values long, ns a multiple of 8). */
+static inline uint64_t node_mask(const void *blk, size_t ns, unsigned count, const qcodes_t *c) {
+    uint64_t m = 0;
+#ifdef IDX_SSE2
+    for (size_t at = 0; at < ns; at += 8) {
+        __m128i bad = _mm_setzero_si128();
+        for (unsigned d = 0; d < 4; d++) {
+            __m128i lo = _mm_loadu_si128((const __m128i *)(IDX_CI16(blk, ns, 2 * d) + at));
+            __m128i hi = _mm_loadu_si128((const __m128i *)(IDX_CI16(blk, ns, 2 * d + 1) + at));
+            bad = _mm_or_si128(
+                bad, _mm_or_si128(_mm_cmpgt_epi16(lo, c->vhi[d]), _mm_cmpgt_epi16(c->vlo[d], hi)));
+        }
+        unsigned ok = ~(unsigned)_mm_movemask_epi8(_mm_packs_epi16(bad, bad)) & 0xFFu;
+        m |= (uint64_t)ok << at;
+    }
+#else
+    for (size_t i = 0; i < ns; i++) {
+        bool ok = true;
+        for (unsigned d = 0; d < 4; d++)
+            ok = ok && IDX_CI16(blk, ns, 2 * d)[i] <= c->hi[d] &&
+                 IDX_CI16(blk, ns, 2 * d + 1)[i] >= c->lo[d];
+        m |= (uint64_t)ok << i;
+    }
+#endif
+    return count >= 64 ? m : m & ((UINT64_C(1) << count) - 1);
+}
+
+/* Test and report the queued leaves, whose loads were started when their
+ * parent node was read. */
+static inline __attribute__((always_inline)) int flush_leaves(const dcf_index_t *idx, qctx_t *x,
+                                                              mask_fn mask) {
+    const size_t s = idx->stride;
+    unsigned n = x->npend;
+    int rc;
+    x->npend = 0;
+    for (unsigned i = 0; i < n; i++) {
+        x->st.entries_tested += x->pend_n[i];
+        if ((rc = report_mask(x, x->pend[i], s, 0, mask(x->pend[i], s, 0, (unsigned)s, &x->q))) !=
+            0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Depth-first walk of one run with one (node, children left) frame per
+ * layer.  Nodes are tested in grid codes; the leaves a node selects are
+ * prefetched and queued (across runs), and tested in batches, so their
+ * cache misses overlap with walking the nodes, and the other runs and the
+ * write buffer, instead of stalling each step.  Always inlined
+ * into one function per leaf-mask version, so the mask function is a known
+ * constant there and is inlined too.
+ */
+static inline __attribute__((always_inline)) int walk(const dcf_index_t *idx, const idx_run_t *r,
+                                                      qctx_t *x, mask_fn mask) {
+    const size_t f = idx->fanout, s = idx->stride, ns = idx->nstride;
+    const size_t leaf_bytes = (size_t)IDX_LEAF_FIELDS * s * 4;
+    const size_t node_bytes = idx_node_bytes(idx);
     size_t node[IDX_MAX_HEIGHT + 1];
     uint64_t left[IDX_MAX_HEIGHT + 1];
     unsigned l = r->height;
+    qcodes_t qc;
     int rc;
 
-    if (l == 0)
-        return query_leaf(x, idx_leaf(idx, r, 0), s, idx_leaf_count(idx, r, 0));
+    if (l == 0) {
+        x->st.entries_tested += idx_leaf_count(idx, r, 0);
+        return report_mask(x, r->leaves, s, 0, mask(r->leaves, s, 0, (unsigned)s, &x->q));
+    }
+    if (!query_codes(r, &x->q, &qc))
+        return 0;
     node[l] = 0;
-    left[l] = block_mask(idx_node(idx, r, l, 0), s, x->qb);
+    left[l] = node_mask(idx_node(idx, r, l, 0), ns, idx_node_count(idx, r, l, 0), &qc);
     x->st.nodes_visited++;
+    if (l == 1)
+        prefetch_kids(r->leaves, 0, leaf_bytes, left[l]);
     while (l <= r->height) {
         if (left[l] == 0) {
             l++;
@@ -225,36 +382,78 @@ static int query_run(const dcf_index_t *idx, const idx_run_t *r, qctx_t *x) {
         size_t child = node[l] * f + (size_t)__builtin_ctzll(left[l]);
         left[l] &= left[l] - 1;
         if (l == 1) {
-            if ((rc = query_leaf(x, idx_leaf(idx, r, child), s, idx_leaf_count(idx, r, child))) !=
-                0)
+            x->pend[x->npend] = idx_leaf(idx, r, child);
+            x->pend_n[x->npend++] = idx_leaf_count(idx, r, child);
+            if (x->npend == IDX_PENDING && (rc = flush_leaves(idx, x, mask)) != 0)
                 return rc;
         } else {
             l--;
             node[l] = child;
-            left[l] = block_mask(idx_node(idx, r, l, child), s, x->qb);
+            left[l] =
+                node_mask(idx_node(idx, r, l, child), ns, idx_node_count(idx, r, l, child), &qc);
             x->st.nodes_visited++;
+            if (l == 1)
+                prefetch_kids(r->leaves, child * f, leaf_bytes, left[l]);
+            else
+                prefetch_kids(r->nodes, r->first[l - 1] + child * f, node_bytes, left[l]);
         }
     }
     return 0;
 }
 
-static int query_delta(const idx_delta_t *d, qctx_t *x) {
-    /* Acquire: pairs with the writer's release of count (index.c). */
-    uint32_t n = atomic_load_explicit(&d->count, memory_order_acquire);
+/* The write buffer: slots [0, count) with count loaded once, with acquire
+ * (pairs with the writer's release in index.c). */
+static inline __attribute__((always_inline)) int scan_delta(const idx_delta_t *d, qctx_t *x,
+                                                            mask_fn mask) {
+    uint32_t n = atomic_load_explicit(&((idx_delta_t *)d)->count, memory_order_acquire);
     uint32_t full = n & ~3u;
     int rc;
     x->st.entries_tested += n;
-    for (uint32_t at = 0; at < full; at += 4) {
-        unsigned m = mask4(d->arr, d->cap, at, x->qb);
-        while (m != 0) {
-            if ((rc = report(x, d->arr, d->cap, at + (unsigned)__builtin_ctz(m))) != 0)
-                return rc;
-            m &= m - 1;
-        }
+    for (uint32_t at = 0; at < full; at += 64) {
+        unsigned w = full - at < 64 ? full - at : 64;
+        if ((rc = report_mask(x, d->arr, d->cap, at, mask(d->arr, d->cap, at, w, &x->q))) != 0)
+            return rc;
     }
     for (uint32_t i = full; i < n; i++)
-        if (slot_hits(d->arr, d->cap, i, &x->qb->q) && (rc = report(x, d->arr, d->cap, i)) != 0)
+        if (slot_hits(d->arr, d->cap, i, &x->q) && (rc = report(x, d->arr, d->cap, i)) != 0)
             return rc;
+    return 0;
+}
+
+static inline __attribute__((always_inline)) int
+search(const dcf_index_t *idx, const idx_version_t *v, qctx_t *x, mask_fn mask) {
+    int rc;
+    for (unsigned i = 0; i < IDX_MAX_LEVELS; i++)
+        if (v->level[i] != NULL && (rc = walk(idx, v->level[i], x, mask)) != 0)
+            return rc;
+    if ((rc = scan_delta(v->delta, x, mask)) != 0)
+        return rc;
+    return flush_leaves(idx, x, mask);
+}
+
+static int search_base(const dcf_index_t *idx, const idx_version_t *v, qctx_t *x) {
+    return search(idx, v, x, mask_base);
+}
+
+#ifdef IDX_X86_DISPATCH
+__attribute__((target("avx2"))) static int search_avx2(const dcf_index_t *idx,
+                                                       const idx_version_t *v, qctx_t *x) {
+    return search(idx, v, x, mask_avx2);
+}
+__attribute__((target("avx512f"))) static int search_avx512(const dcf_index_t *idx,
+                                                            const idx_version_t *v, qctx_t *x) {
+    return search(idx, v, x, mask_avx512);
+}
+#endif
+
+int dcf__index_simd_level(void) {
+#ifdef IDX_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return 2;
+    if (__builtin_cpu_supports("avx2"))
+        return 1;
+#endif
     return 0;
 }
 
@@ -275,11 +474,16 @@ int dcf_index_query(dcf_index_reader_t *rd, const dcf_box_t *q, uint32_t exclude
 
     dcf_index_t *idx = rd->idx;
     idx_slot_t *slot = rd->slot;
-    qbox_t qb;
-    qctx_t x = {.qb = &qb, .exclude = exclude_party, .cb = cb, .arg = arg};
+    qctx_t x; /* not zeroed whole: the leaf queue is written before it is read */
     int rc = 0;
 
-    qbox_init(&qb, q);
+    x.q = *q;
+    x.exclude = exclude_party;
+    x.cb = cb;
+    x.arg = arg;
+    x.npend = 0;
+    memset(&x.st, 0, sizeof x.st);
+
     rd->busy = true;
     idx_version_t *v = atomic_load_explicit(&idx->cur, memory_order_seq_cst);
     for (;;) {
@@ -290,11 +494,14 @@ int dcf_index_query(dcf_index_reader_t *rd, const dcf_box_t *q, uint32_t exclude
         v = again;
     }
     x.dead = v->dead;
-    for (unsigned i = 0; i < IDX_MAX_LEVELS && rc == 0; i++)
-        if (v->level[i] != NULL)
-            rc = query_run(idx, v->level[i], &x);
-    if (rc == 0)
-        rc = query_delta(v->delta, &x);
+#ifdef IDX_X86_DISPATCH
+    if (idx->simd == 2)
+        rc = search_avx512(idx, v, &x);
+    else if (idx->simd == 1)
+        rc = search_avx2(idx, v, &x);
+    else
+#endif
+        rc = search_base(idx, v, &x);
     atomic_store_explicit(&slot->hp, NULL, memory_order_release);
     rd->busy = false;
     if (st != NULL) {
