@@ -24,7 +24,7 @@ static long dcf_test_pass_, dcf_test_fail_;
             dcf_test_pass_++;                                                                      \
         } else {                                                                                   \
             dcf_test_fail_++;                                                                      \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);               \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fputc('\n', stderr);                                                                   \
         }                                                                                          \
@@ -33,8 +33,7 @@ static long dcf_test_pass_, dcf_test_fail_;
 #define CHECK(cond) CHECK_MSG(cond, "%s", "")
 #define CHECK_INT(a, b)                                                                            \
     CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
-#define CHECK_STR(a, b)                                                                            \
-    CHECK_MSG(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
+#define CHECK_STR(a, b) CHECK_MSG(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
 #define CHECK_NEAR(a, b, tol)                                                                      \
     CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a),      \
               (double)(b), (double)(tol))
@@ -48,7 +47,7 @@ static long dcf_test_pass_, dcf_test_fail_;
 
 #define TEST_DONE()                                                                                \
     do {                                                                                           \
-        printf("%ld passed, %ld failed\n", dcf_test_pass_, dcf_test_fail_);                       \
+        printf("%ld passed, %ld failed\n", dcf_test_pass_, dcf_test_fail_);                        \
         return dcf_test_fail_ ? 1 : 0;                                                             \
     } while (0)
 
