@@ -120,7 +120,8 @@ void dcf_index_stats(const dcf_index_t *idx, dcf_index_stats_t *out);
 
 /* Structural self-check (node bounds contain their children, counts agree,
  * every live key is found exactly once).  Call with no writer running.
- * Returns DCF_OK or DCF_EINTERNAL; `why` (may be NULL) gets a static text. */
+ * Returns DCF_OK, DCF_EINTERNAL (a broken invariant; `why`, which may be
+ * NULL, gets a static text) or DCF_ENOMEM (no memory for its scratch). */
 int dcf_index_check(const dcf_index_t *idx, const char **why);
 
 #ifdef __cplusplus

@@ -241,7 +241,8 @@ int dcf_index_check(const dcf_index_t *idx, const char **why) {
         rc = fail(&c, "the live count does not match the live entries");
         goto out;
     }
-    if (c.dead_found != idx->ndead) {
+    if (c.dead_found != idx->ndead ||
+        atomic_load_explicit(&((idx_version_t *)v)->ndead, memory_order_relaxed) != idx->ndead) {
         rc = fail(&c, "the dead count does not match the removed entries");
         goto out;
     }

@@ -151,6 +151,7 @@ static idx_version_t *version_new(dcf_index_t *idx, const idx_version_t *from) {
     if (v == NULL)
         return NULL;
     memset(v, 0, sizeof *v);
+    atomic_init(&v->ndead, 0);
     if (from != NULL) {
         memcpy(v->level, from->level, sizeof v->level);
         v->delta = from->delta;
@@ -252,11 +253,7 @@ static bool box_ok(const dcf_box_t *b) {
 /* -------------------------------------------------------------- create -- */
 
 void dcf_index_opts_default(dcf_index_opts_t *o) {
-#ifdef IDX_DEFAULT_FANOUT
-    o->fanout = IDX_DEFAULT_FANOUT;
-#else
     o->fanout = 16;
-#endif
     o->delta_max = 1024;
 }
 
@@ -473,6 +470,7 @@ static int rebuild(dcf_index_t *idx, const dcf_box_t *boxes, const uint32_t *par
     idx->next_key = (uint32_t)next_key;
     idx->nlive += n_extra;
     idx->ndead -= nd;
+    atomic_store_explicit(&v->ndead, idx->ndead, memory_order_relaxed); /* before publish */
     run = NULL;
     nd_delta = NULL;
     nbits = NULL;
@@ -570,8 +568,10 @@ static void kill(dcf_index_t *idx, uint32_t key) {
     idx->kparty[key] = UINT32_MAX;
     /* Relaxed: a reader that starts after this call returns sees the bit
      * (coherence); one already running may or may not, as index.h allows. */
-    atomic_fetch_or_explicit(&current(idx)->dead->w[key >> 6], UINT64_C(1) << (key & 63),
+    idx_version_t *v = current(idx);
+    atomic_fetch_or_explicit(&v->dead->w[key >> 6], UINT64_C(1) << (key & 63),
                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&v->ndead, 1, memory_order_relaxed);
     idx->nlive--;
     idx->ndead++;
 }

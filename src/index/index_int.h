@@ -112,7 +112,16 @@ typedef struct {
 /* Grid codes: 0..IDX_GRID_TOP, stored minus 32768 as int16.  Every
  * conversion moves a lower bound down and an upper bound up by IDX_GRID_EPS
  * of a step before rounding, which covers the rounding of the double
- * arithmetic (below 1e-9 of a step for positions within the grid). */
+ * arithmetic (below 1e-9 of a step for positions within the grid).
+ *
+ * WHY NODE TESTS CANNOT MISS.  Let a child's bound be [a, b] and the query's
+ * [c, d], with exact grid positions pa <= pb, pc <= pd, and computed
+ * positions within 1e-9 of them.  If a <= d then pa <= pd, so
+ * floor(pa' - eps) <= ceil(pd' + eps) for the computed pa', pd'; likewise
+ * b >= c gives ceil(pb' + eps) >= floor(pc' - eps).  Clamping to the grid
+ * keeps both (stored positions lie within it, and a query that lies beyond
+ * the grid skips the run, which holds no box there).  A higher node's codes
+ * are the min/max of its child's codes, which only widens them. */
 #define IDX_GRID_TOP      65535
 #define IDX_GRID_SPAN     65000.0 /* steps the entries span; the rest is margin */
 #define IDX_GRID_EPS      1e-3
@@ -152,6 +161,11 @@ typedef struct idx_version_s {
     idx_run_t *level[IDX_MAX_LEVELS];
     idx_delta_t *delta;
     idx_bits_t *dead;
+    /* Removed entries still in this version's runs and delta; only the
+     * writer's removes change it (relaxed).  A reader that reads 0 skips the
+     * dead bits: a removal that happened before its query began has been
+     * counted here and is seen (coherence). */
+    atomic_size_t ndead;
     /* Writer only. */
     struct idx_version_s *next_retired;   /* FIFO, oldest first */
     idx_run_t *g_run[IDX_MAX_LEVELS + 1]; /* garbage: freed with this version */

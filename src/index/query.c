@@ -2,9 +2,18 @@
  * query.c -- the index's read side: reader handles and queries.
  *
  * A query pins the current version through its reader's hazard slot, walks
- * every packed run of that version top-down and scans the write buffer,
- * and unpins.  It takes no lock and writes nothing shared except its own
- * slot.
+ * every packed run of that version top-down, scans the write buffer, tests
+ * the leaves the walks selected, and unpins.  It takes no lock and writes
+ * nothing shared except its own slot.
+ *
+ * HOW THE WALK HIDES MEMORY LATENCY.  At 10^6 entries a run is ~45 MB, so
+ * most leaves a query needs are cache misses; measured, the same queries run
+ * 2.5 times faster with a hot cache.  So: node bounds are 16-bit grid codes
+ * (half the bytes of floats; the query is converted once per run); the
+ * children a node selects are prefetched at once; and selected leaves are
+ * queued rather than tested on the spot, then tested in batches after the
+ * other runs and the write buffer were walked, when their lines have
+ * arrived.  Queueing the leaves took the mean at 10^6 from 0.95 to 0.72 us.
  *
  * PINNING (the memory-ordering argument, also in docs/internals/index.md).
  *     reader                                writer
@@ -26,11 +35,14 @@
  * only slots below it, which are never written again.
  *
  * DEAD BITS are loaded relaxed: a removal that happened before the query
- * began is visible (coherence); one racing with it may or may not be.
+ * began is visible (coherence); one racing with it may or may not be.  A
+ * version's count of removed entries is read the same way, and when it is 0
+ * the bits are not read at all (a fresh or compacted index).
  *
- * Entry and node boxes are compared four at a time with SSE2 where the
- * compiler offers it (time first: most nodes fail on time and their other
- * six arrays are never read), with a scalar loop elsewhere.
+ * Entry boxes are compared 16 at a time with AVX-512, 8 with AVX2 or 4 with
+ * SSE2 (the best the CPU runs, chosen at dcf_index_new; time first: when no
+ * entry of a group passes on time its other six arrays are not read); node
+ * codes 8 at a time with SSE2; scalar loops where there is no SSE2.
  *
  * Callers: any thread, through its own dcf_index_reader_t.
  */
@@ -104,8 +116,9 @@ void dcf_index_reader_free(dcf_index_reader_t *rd) {
 /* ------------------------------------------------------- box compares -- */
 
 /*
- * mask_*(blk, stride, at, n, q) returns bit i set when slot at + i of a
- * block (fields `stride` values long) intersects the query, for i < n; n is
+ * mask_*(blk, stride, at, n, q, excl) returns bit i set when slot at + i of
+ * a block (fields `stride` values long) intersects the query and its party
+ * is not `excl`, for i < n; n is
  * a multiple of 4, at most 64, and slots [at, at + n) are all readable.  The
  * time fields are compared first and the other six are not read when no
  * slot passes on time.  EMPTY slots never intersect (their time range is
@@ -129,7 +142,7 @@ static inline bool slot_hits(const void *blk, size_t stride, size_t i, const dcf
 }
 
 static inline uint64_t mask_base(const void *blk, size_t stride, size_t at, unsigned n,
-                                 const dcf_box_t *q) {
+                                 const dcf_box_t *q, uint32_t excl) {
     uint64_t m = 0;
 #ifdef IDX_SSE2
     const __m128i tlo = _mm_set1_epi32(q->t_lo), thi = _mm_set1_epi32(q->t_hi);
@@ -150,18 +163,26 @@ static inline uint64_t mask_base(const void *blk, size_t stride, size_t at, unsi
                         _mm_and_ps(IDX_LE(IDX_F_ALTLO, q->alt_hi), IDX_GE(IDX_F_ALTHI, q->alt_lo)));
 #undef IDX_LE
 #undef IDX_GE
-        m |= (uint64_t)(t & (unsigned)_mm_movemask_ps(ok)) << i;
+        __m128i pe = _mm_cmpeq_epi32(
+            _mm_loadu_si128((const __m128i *)(IDX_CU32(blk, stride, IDX_F_PARTY) + o)),
+            _mm_set1_epi32((int32_t)excl));
+        t &= (unsigned)_mm_movemask_ps(ok) & ~(unsigned)_mm_movemask_ps(_mm_castsi128_ps(pe));
+        m |= (uint64_t)t << i;
     }
 #else
     for (unsigned i = 0; i < n; i++)
-        m |= (uint64_t)slot_hits(blk, stride, at + i, q) << i;
+        m |= (uint64_t)(slot_hits(blk, stride, at + i, q) &&
+                        IDX_CU32(blk, stride, IDX_F_PARTY)[at + i] != excl)
+             << i;
 #endif
     return m;
 }
 
 #ifdef IDX_X86_DISPATCH
-__attribute__((target("avx2"))) static inline uint64_t
-mask_avx2(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t *q) {
+__attribute__((target("avx2"))) static inline uint64_t mask_avx2(const void *blk, size_t stride,
+                                                                 size_t at, unsigned n,
+                                                                 const dcf_box_t *q,
+                                                                 uint32_t excl) {
     uint64_t m = 0;
     unsigned i = 0;
     const __m256i tlo = _mm256_set1_epi32(q->t_lo), thi = _mm256_set1_epi32(q->t_hi);
@@ -184,15 +205,21 @@ mask_avx2(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t
             ok, _mm256_and_ps(IDX_LE(IDX_F_ALTLO, q->alt_hi), IDX_GE(IDX_F_ALTHI, q->alt_lo)));
 #undef IDX_LE
 #undef IDX_GE
-        m |= (uint64_t)(t & (unsigned)_mm256_movemask_ps(ok)) << i;
+        __m256i pe = _mm256_cmpeq_epi32(
+            _mm256_loadu_si256((const __m256i *)(IDX_CU32(blk, stride, IDX_F_PARTY) + o)),
+            _mm256_set1_epi32((int32_t)excl));
+        t &= (unsigned)_mm256_movemask_ps(ok) &
+             ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(pe));
+        m |= (uint64_t)t << i;
     }
     if (i < n)
-        m |= mask_base(blk, stride, at + i, n - i, q) << i;
+        m |= mask_base(blk, stride, at + i, n - i, q, excl) << i;
     return m;
 }
 
 __attribute__((target("avx512f"))) static inline uint64_t
-mask_avx512(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t *q) {
+mask_avx512(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box_t *q,
+            uint32_t excl) {
     uint64_t m = 0;
     const __m512i tlo = _mm512_set1_epi32(q->t_lo), thi = _mm512_set1_epi32(q->t_hi);
     for (unsigned i = 0; i < n; i += 16) {
@@ -214,6 +241,9 @@ mask_avx512(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box
         IDX_CMP(IDX_F_ALTLO, q->alt_hi, _CMP_LE_OQ);
         IDX_CMP(IDX_F_ALTHI, q->alt_lo, _CMP_GE_OQ);
 #undef IDX_CMP
+        k = _mm512_mask_cmpneq_epi32_mask(
+            k, _mm512_maskz_loadu_epi32(live, IDX_CU32(blk, stride, IDX_F_PARTY) + o),
+            _mm512_set1_epi32((int32_t)excl));
         m |= (uint64_t)k << i;
     }
     return m;
@@ -223,7 +253,7 @@ mask_avx512(const void *blk, size_t stride, size_t at, unsigned n, const dcf_box
 /* ------------------------------------------------------------- queries -- */
 
 typedef uint64_t (*mask_fn)(const void *blk, size_t stride, size_t at, unsigned n,
-                            const dcf_box_t *q);
+                            const dcf_box_t *q, uint32_t excl);
 
 #define IDX_PENDING 32 /* leaves queued before they are tested */
 
@@ -239,18 +269,25 @@ typedef struct {
     unsigned npend;
 } qctx_t;
 
-/* Report slot c of a leaf-layout block if its party and dead bit allow. */
+/* Report slot c of a leaf-layout block (its box and party passed) unless
+ * its dead bit is set; x->dead is NULL when the version has no removed
+ * entries. */
 static inline int report(qctx_t *x, const void *blk, size_t stride, size_t c) {
-    uint32_t party = IDX_CU32(blk, stride, IDX_F_PARTY)[c];
     uint32_t key = IDX_CU32(blk, stride, IDX_F_KEY)[c];
-    if (party == x->exclude || idx_dead(x->dead, key))
+    if (x->dead != NULL && idx_dead(x->dead, key))
         return 0;
     x->st.candidates++;
     return x->cb != NULL ? x->cb(x->arg, key) : 0;
 }
 
-/* Report every slot in `m` of a leaf-layout block, slot numbers from `at`. */
+/* Report every slot in `m` of a leaf-layout block, slot numbers from `at`.
+ * The dead-bit words are random reads: start them all first. */
 static inline int report_mask(qctx_t *x, const void *blk, size_t stride, size_t at, uint64_t m) {
+    if (x->dead != NULL && (m & (m - 1)) != 0) {
+        const uint32_t *key = IDX_CU32(blk, stride, IDX_F_KEY) + at;
+        for (uint64_t p = m; p != 0; p &= p - 1)
+            __builtin_prefetch(&x->dead->w[key[__builtin_ctzll(p)] >> 6]);
+    }
     while (m != 0) {
         int rc = report(x, blk, stride, at + (size_t)__builtin_ctzll(m));
         if (rc != 0)
@@ -336,8 +373,8 @@ static inline __attribute__((always_inline)) int flush_leaves(const dcf_index_t 
     x->npend = 0;
     for (unsigned i = 0; i < n; i++) {
         x->st.entries_tested += x->pend_n[i];
-        if ((rc = report_mask(x, x->pend[i], s, 0, mask(x->pend[i], s, 0, (unsigned)s, &x->q))) !=
-            0)
+        if ((rc = report_mask(x, x->pend[i], s, 0,
+                              mask(x->pend[i], s, 0, (unsigned)s, &x->q, x->exclude))) != 0)
             return rc;
     }
     return 0;
@@ -365,7 +402,8 @@ static inline __attribute__((always_inline)) int walk(const dcf_index_t *idx, co
 
     if (l == 0) {
         x->st.entries_tested += idx_leaf_count(idx, r, 0);
-        return report_mask(x, r->leaves, s, 0, mask(r->leaves, s, 0, (unsigned)s, &x->q));
+        return report_mask(x, r->leaves, s, 0,
+                           mask(r->leaves, s, 0, (unsigned)s, &x->q, x->exclude));
     }
     if (!query_codes(r, &x->q, &qc))
         return 0;
@@ -411,11 +449,14 @@ static inline __attribute__((always_inline)) int scan_delta(const idx_delta_t *d
     x->st.entries_tested += n;
     for (uint32_t at = 0; at < full; at += 64) {
         unsigned w = full - at < 64 ? full - at : 64;
-        if ((rc = report_mask(x, d->arr, d->cap, at, mask(d->arr, d->cap, at, w, &x->q))) != 0)
+        if ((rc = report_mask(x, d->arr, d->cap, at,
+                              mask(d->arr, d->cap, at, w, &x->q, x->exclude))) != 0)
             return rc;
     }
     for (uint32_t i = full; i < n; i++)
-        if (slot_hits(d->arr, d->cap, i, &x->q) && (rc = report(x, d->arr, d->cap, i)) != 0)
+        if (slot_hits(d->arr, d->cap, i, &x->q) &&
+            IDX_CU32(d->arr, d->cap, IDX_F_PARTY)[i] != x->exclude &&
+            (rc = report(x, d->arr, d->cap, i)) != 0)
             return rc;
     return 0;
 }
@@ -493,7 +534,7 @@ int dcf_index_query(dcf_index_reader_t *rd, const dcf_box_t *q, uint32_t exclude
             break;
         v = again;
     }
-    x.dead = v->dead;
+    x.dead = atomic_load_explicit(&v->ndead, memory_order_relaxed) != 0 ? v->dead : NULL;
 #ifdef IDX_X86_DISPATCH
     if (idx->simd == 2)
         rc = search_avx512(idx, v, &x);

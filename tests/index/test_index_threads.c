@@ -10,10 +10,16 @@
  *
  * Readers check that every stable entry is always found: by a query with its
  * own box (the entry must be among the results), and by wide queries that
- * must return every stable entry in their window.  Readers also drop and
- * recreate their handles now and then, so hazard slots are reused.  Under
- * AddressSanitizer any use of a freed version, run, write buffer or bitmap
- * aborts the test.  At the end the index passes its self-check.
+ * must return every stable entry in their window.  A separate DOOMED set in
+ * a region of its own is removed one entry at a time while readers run; the
+ * writer announces each removal before the call (one atomic counter) and
+ * logs it after the call returns (another), both with release, and a reader
+ * querying that region checks both halves of the contract: no entry whose
+ * removal was logged before its query began is reported, and every entry
+ * whose removal was not even announced when its query ended is.  Readers also drop and recreate
+ * their handles now and then, so hazard slots are reused.  Under AddressSanitizer any use of a
+ * freed version, run, write buffer or bitmap aborts the test.  At the end the index passes its
+ * self-check.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,9 +41,19 @@ static uint32_t stable_party[NSTABLE];
 static uint8_t *is_stable; /* by key */
 static size_t is_stable_n;
 
+/* The doomed set: boxes in a region nothing else uses, removed in order. */
+#define NDOOMED 3000
+static const dcf_box_t DOOMED_REGION = {100, 101, -10, -9, 0, 1000, T0, T0 + 10 * 24 * 60};
+static uint32_t doomed_key[NDOOMED];
+static _Atomic uint32_t *doomed_seq; /* by key: position in the removal log, or UINT32_MAX */
+static uint8_t *is_doomed;           /* by key */
+static size_t key_cap;
+static atomic_uint doomed_announced; /* removals about to start */
+static atomic_uint doomed_removed;   /* removals finished */
+
 static dcf_index_t *idx;
 static atomic_bool stop;
-static atomic_long misses, reader_queries, writer_ops;
+static atomic_long misses, reader_queries, writer_ops, doomed_checks, removed_reported;
 
 static uint64_t next(uint64_t *s) {
     *s ^= *s << 13;
@@ -80,12 +96,55 @@ static int on_key(void *arg, uint32_t key) {
     return 0;
 }
 
+typedef struct {
+    uint32_t before;   /* removals logged when the query began */
+    size_t seen;       /* doomed keys reported */
+    size_t bad;        /* reported though removed before the query began */
+    uint8_t *reported; /* by key */
+} doomed_q_t;
+
+static int on_doomed(void *arg, uint32_t key) {
+    doomed_q_t *d = arg;
+    if (key >= key_cap || !is_doomed[key]) {
+        d->bad++; /* nothing else lies in that region */
+        return 0;
+    }
+    d->seen++;
+    d->reported[key] = 1;
+    if (atomic_load_explicit(&doomed_seq[key], memory_order_relaxed) < d->before)
+        d->bad++;
+    return 0;
+}
+
+/* Query the doomed region and check the reported set against the log. */
+static void check_doomed(dcf_index_reader_t *rd, uint8_t *reported) {
+    doomed_q_t d = {.reported = reported};
+    memset(reported, 0, key_cap);
+    d.before = atomic_load_explicit(&doomed_removed, memory_order_acquire);
+    int rc = dcf_index_query(rd, &DOOMED_REGION, UINT32_MAX, on_doomed, &d, NULL);
+    uint32_t after = atomic_load_explicit(&doomed_announced, memory_order_acquire);
+    /* Every doomed entry whose removal was not announced by the query's end
+     * must have been reported (its removal, if any, began after). */
+    size_t missing = 0;
+    for (size_t i = 0; i < NDOOMED; i++) {
+        uint32_t k = doomed_key[i];
+        if (atomic_load_explicit(&doomed_seq[k], memory_order_relaxed) >= after && !reported[k])
+            missing++;
+    }
+    if (rc != DCF_OK || d.bad != 0 || missing != 0)
+        atomic_fetch_add(&misses, 1);
+    atomic_fetch_add(&removed_reported, (long)d.bad);
+    atomic_fetch_add(&doomed_checks, 1);
+}
+
 static void *reader_main(void *arg) {
     uint64_t s = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15u + 1;
     dcf_index_reader_t *rd = NULL;
     long n = 0;
-    if (dcf_index_reader_new(idx, &rd) != DCF_OK) {
+    uint8_t *reported = malloc(key_cap);
+    if (reported == NULL || dcf_index_reader_new(idx, &rd) != DCF_OK) {
         atomic_fetch_add(&misses, 1000000);
+        free(reported);
         return NULL;
     }
     while (!atomic_load(&stop)) {
@@ -97,7 +156,9 @@ static void *reader_main(void *arg) {
             }
         }
         size_t i = next(&s) % NSTABLE;
-        if (n % 64 == 63) {
+        if (n % 16 == 7) {
+            check_doomed(rd, reported);
+        } else if (n % 64 == 63) {
             /* Wide: a whole hour everywhere; every stable entry in it. */
             int32_t t = T0 + (int32_t)(next(&s) % (3 * 24 * 60));
             dcf_box_t q = {-180, 180, -90, 90, -1000, 100000, t, t + 60};
@@ -118,6 +179,7 @@ static void *reader_main(void *arg) {
         n++;
     }
     dcf_index_reader_free(rd);
+    free(reported);
     atomic_fetch_add(&reader_queries, n);
     return NULL;
 }
@@ -130,10 +192,20 @@ static void writer_run(void) {
     uint32_t *churn = malloc(CHURN_MAX * sizeof *churn);
     dcf_box_t *bb = malloc(BULK * sizeof *bb);
     uint32_t bp[BULK], bk[BULK];
-    size_t n = 0;
+    size_t n = 0, doomed_next = 0;
     long ops = 0;
-    double end = now() + RUN_SECONDS;
+    double start = now(), end = start + RUN_SECONDS;
     while (now() < end) {
+        /* Doomed entries go at an even pace over the run. */
+        size_t due = (size_t)((now() - start) / RUN_SECONDS * NDOOMED);
+        while (doomed_next < due && doomed_next < NDOOMED) {
+            uint32_t k = doomed_key[doomed_next];
+            atomic_store_explicit(&doomed_seq[k], (uint32_t)doomed_next, memory_order_relaxed);
+            atomic_store_explicit(&doomed_announced, (uint32_t)doomed_next + 1,
+                                  memory_order_release);
+            CHECK_INT(dcf_index_remove(idx, k), DCF_OK);
+            atomic_store_explicit(&doomed_removed, (uint32_t)++doomed_next, memory_order_release);
+        }
         for (int burst = 0; burst < 200; burst++, ops++) {
             uint32_t r = (uint32_t)(next(&s) % 1000);
             if (r < 450 && n < CHURN_MAX) {
@@ -186,6 +258,30 @@ static void test_readers_with_busy_writer(void) {
     CHECK_INT(dcf_index_bulk_load(idx, stable_box, stable_party, bulk, stable_key), DCF_OK);
     for (size_t i = bulk; i < NSTABLE; i++)
         CHECK_INT(dcf_index_insert(idx, &stable_box[i], stable_party[i], &stable_key[i]), DCF_OK);
+    /* The doomed set, half bulk-loaded, half inserted. */
+    dcf_box_t *db = malloc(NDOOMED * sizeof *db);
+    uint32_t *dp = malloc(NDOOMED * sizeof *dp);
+    for (size_t i = 0; i < NDOOMED; i++) {
+        float x = 100.0f + (float)(next(&s) % 900) * 0.001f;
+        float y = -10.0f + (float)(next(&s) % 900) * 0.001f;
+        int32_t t = T0 + (int32_t)(next(&s) % (9 * 24 * 60));
+        db[i] = (dcf_box_t){x, x + 0.05f, y, y + 0.05f, 0, 500, t, t + 60};
+        dp[i] = (uint32_t)(i % 4);
+    }
+    CHECK_INT(dcf_index_bulk_load(idx, db, dp, NDOOMED / 2, doomed_key), DCF_OK);
+    for (size_t i = NDOOMED / 2; i < NDOOMED; i++)
+        CHECK_INT(dcf_index_insert(idx, &db[i], dp[i], &doomed_key[i]), DCF_OK);
+    free(db);
+    free(dp);
+    /* Keys stay below this (churn is bounded; the free stack is reused). */
+    key_cap = NSTABLE + NDOOMED + 4 * 20000 + 4096;
+    doomed_seq = malloc(key_cap * sizeof *doomed_seq);
+    is_doomed = calloc(key_cap, 1);
+    for (size_t k = 0; k < key_cap; k++)
+        atomic_init(&doomed_seq[k], UINT32_MAX);
+    for (size_t i = 0; i < NDOOMED; i++)
+        is_doomed[doomed_key[i]] = 1;
+
     is_stable_n = NSTABLE;
     is_stable = calloc(is_stable_n, 1);
     for (size_t i = 0; i < NSTABLE; i++) {
@@ -202,11 +298,20 @@ static void test_readers_with_busy_writer(void) {
     for (int i = 0; i < NREADERS; i++)
         pthread_join(th[i], NULL);
 
-    fprintf(stderr, "  writer %ld ops, readers %ld queries, %ld misses\n", atomic_load(&writer_ops),
-            atomic_load(&reader_queries), atomic_load(&misses));
-    CHECK_INT(atomic_load(&misses), 0);
-    CHECK(atomic_load(&writer_ops) > 10000);
-    CHECK(atomic_load(&reader_queries) > 1000);
+    long w_ops = atomic_load(&writer_ops), r_q = atomic_load(&reader_queries);
+    long d_q = atomic_load(&doomed_checks), miss = atomic_load(&misses);
+    long bad = atomic_load(&removed_reported);
+    unsigned removed = atomic_load(&doomed_removed);
+    fprintf(stderr,
+            "  writer %ld ops, readers %ld queries (%ld of the doomed region), %ld misses, "
+            "%ld removed entries reported, %u doomed removed\n",
+            w_ops, r_q, d_q, miss, bad, removed);
+    CHECK_INT(miss, 0);
+    CHECK_INT(bad, 0);
+    CHECK(d_q > 100);
+    CHECK(removed > NDOOMED / 2);
+    CHECK(w_ops > 10000);
+    CHECK(r_q > 1000);
 
     const char *why = NULL;
     int rc = dcf_index_check(idx, &why);
@@ -218,6 +323,8 @@ static void test_readers_with_busy_writer(void) {
     }
     dcf_index_free(idx);
     free(is_stable);
+    free(is_doomed);
+    free((void *)doomed_seq);
 }
 
 int main(void) {
