@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,21 @@ static long dcf_test_pass_, dcf_test_fail_;
 #define CHECK_NEAR(a, b, tol)                                                                      \
     CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a),      \
               (double)(b), (double)(tol))
+
+/* A seeded xorshift64 generator, so every randomized test is reproducible:
+ * the same seed gives the same sequence on every machine.  The state must
+ * start non-zero. */
+static inline uint64_t test_rand(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* Uniform double in [lo, hi) from test_rand. */
+static inline double test_unif(uint64_t *state, double lo, double hi) {
+    return lo + (hi - lo) * (double)(test_rand(state) >> 11) / 9007199254740992.0;
+}
 
 #define RUN(fn)                                                                                    \
     do {                                                                                           \

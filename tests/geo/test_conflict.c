@@ -17,10 +17,7 @@ static dcf_geo_ctx_t *CTX;
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
 static double unif(double lo, double hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+    return test_unif(&rng_state, lo, hi);
 }
 
 static dcf_latlng_t ll(double lat, double lng) {

@@ -15,10 +15,7 @@ static struct geod_geodesic G;
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static double unif(double lo, double hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+    return test_unif(&rng_state, lo, hi);
 }
 
 static dcf_latlng_t ll(double lat, double lng) {
