@@ -396,7 +396,8 @@ static int on_candidate(void *arg, uint32_t key) {
     bool hit = false;
     int rc;
 
-    if (b == NULL || b == q->self || strcmp(b->op->party, q->op->party) == 0)
+    /* The index already left out the query's own party (by interned id). */
+    if (b == NULL || b == q->self)
         return 0;
     if (q->only_greater && strcmp(b->op->id, q->op->id) <= 0)
         return 0;
