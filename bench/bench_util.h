@@ -17,6 +17,7 @@
 #ifndef DCF_BENCH_UTIL_H
 #define DCF_BENCH_UTIL_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "deconflict/core.h"
 
 /* --------------------------------------------------------------- clock -- */
 
@@ -215,6 +218,18 @@ static inline json_t *dcf_bench_machine_json(void) {
 #endif
     );
     return o;
+}
+
+/* A decimal unsigned integer <= max, the whole string; DCF_EINVAL otherwise
+ * (no sign, no trailing text). */
+static inline int bench_parse_u64(const char *s, uint64_t max, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+        return DCF_EINVAL;
+    *out = v;
+    return DCF_OK;
 }
 
 #endif /* DCF_BENCH_UTIL_H */

@@ -1146,16 +1146,6 @@ static void usage(void) {
           stderr);
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
-        return DCF_EINVAL;
-    *out = v;
-    return DCF_OK;
-}
-
 static int parse_opts(int argc, char **argv, opts_t *o) {
     *o = (opts_t){.workload = DCF_WL_CLUSTERED,
                   .n = 100000,
@@ -1180,15 +1170,15 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
         if (strcmp(a, "--workload") == 0)
             rc = (o->workload = dcf_wl_workload_parse(v)) != 0 ? DCF_OK : DCF_EINVAL;
         else if (strcmp(a, "--n") == 0)
-            rc = parse_u64(v, DCF_WL_MAX_RECORDS, &o->n);
+            rc = bench_parse_u64(v, DCF_WL_MAX_RECORDS, &o->n);
         else if (strcmp(a, "--queries") == 0)
-            rc = parse_u64(v, EB_MAX_QUERIES, &o->queries);
+            rc = bench_parse_u64(v, EB_MAX_QUERIES, &o->queries);
         else if (strcmp(a, "--seed") == 0)
-            rc = parse_u64(v, UINT64_MAX, &o->seed);
+            rc = bench_parse_u64(v, UINT64_MAX, &o->seed);
         else if (strcmp(a, "--brute-sample") == 0)
-            rc = parse_u64(v, EB_MAX_QUERIES, &o->brute_sample);
+            rc = bench_parse_u64(v, EB_MAX_QUERIES, &o->brute_sample);
         else if (strcmp(a, "--reps") == 0)
-            rc = parse_u64(v, EB_MAX_REPS, &o->reps);
+            rc = bench_parse_u64(v, EB_MAX_REPS, &o->reps);
         else if (strcmp(a, "--dir") == 0)
             o->dir = v;
         else if (strcmp(a, "--json") == 0)

@@ -392,16 +392,6 @@ typedef struct {
     uint64_t limit;
 } opts_t;
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
-        return DCF_EINVAL;
-    *out = v;
-    return DCF_OK;
-}
-
 /* Write `path` through a temporary name and rename it into place, so a
  * killed run never leaves a file that looks complete. */
 static int write_file(const gen_t *g, const char *bin_path, const char *nd_path) {
@@ -797,9 +787,9 @@ int main(int argc, char **argv) {
         if (strcmp(a, "--workload") == 0)
             rc = (o.workload = dcf_wl_workload_parse(v)) != 0 ? DCF_OK : DCF_EINVAL;
         else if (strcmp(a, "--n") == 0)
-            rc = parse_u64(v, DCF_WL_MAX_RECORDS, &o.n);
+            rc = bench_parse_u64(v, DCF_WL_MAX_RECORDS, &o.n);
         else if (strcmp(a, "--seed") == 0)
-            rc = parse_u64(v, UINT64_MAX, &o.seed);
+            rc = bench_parse_u64(v, UINT64_MAX, &o.seed);
         else if (strcmp(a, "--dir") == 0)
             o.dir = v;
         else if (strcmp(a, "--bin") == 0)
@@ -807,7 +797,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--ndjson") == 0)
             o.ndjson = v;
         else if (strcmp(a, "--limit") == 0)
-            rc = parse_u64(v, DCF_WL_MAX_RECORDS, &o.limit);
+            rc = bench_parse_u64(v, DCF_WL_MAX_RECORDS, &o.limit);
         else
             rc = DCF_EINVAL;
         if (rc != DCF_OK) {
