@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "deconflict/geo.h"
+#include "geo/model_int.h"
 
 void dcf_geo_limits_default(dcf_geo_limits_t *l) {
     l->max_vertices = DCF_DEFAULT_MAX_VERTICES;
@@ -185,6 +186,12 @@ static int check_members(const json_t *obj, const char *const *allowed, const pa
 }
 
 /* The member `key` of `obj`; when absent, an error if `required`, else NULL. */
+int dcf__json_check_members(const json_t *obj, const char *const *allowed, const char *pointer,
+                            dcf_geo_error_t *err) {
+    const path_t root = {.raw = pointer};
+    return check_members(obj, allowed, &root, err);
+}
+
 static int member(const json_t *obj, const char *key, bool required, const path_t *at,
                   const json_t **out, dcf_geo_error_t *err) {
     *out = json_object_get(obj, key);

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "deconflict/geo.h"
+#include "geo/model_int.h"
 
 #define RULES_MAX_ROWS 4096
 
@@ -247,35 +248,6 @@ __attribute__((format(printf, 4, 5))) static int fail(dcf_geo_error_t *err, int 
     return rc;
 }
 
-/* Reject members of obj other than `allowed` (NULL-terminated).  Member
- * names are escaped into the pointer as RFC 6901 requires. */
-static int check_members(const json_t *obj, const char *const *allowed, const char *at,
-                         dcf_geo_error_t *err) {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        const char *const *a = allowed;
-        while (*a != NULL && strcmp(*a, k) != 0)
-            a++;
-        if (*a != NULL)
-            continue;
-        char p[sizeof err->pointer];
-        size_t n = (size_t)snprintf(p, sizeof p, "%s/", at);
-        for (; *k != '\0' && n + 3 < sizeof p; k++) {
-            if (*k == '~' || *k == '/') {
-                p[n++] = '~';
-                p[n++] = *k == '~' ? '0' : '1';
-            } else {
-                p[n++] = *k;
-            }
-        }
-        p[n < sizeof p ? n : sizeof p - 1] = '\0';
-        return fail(err, DCF_EINVAL, p,
-                    *k == '\0' ? "unknown member" : "unknown member (name shortened here)");
-    }
-    return DCF_OK;
-}
-
 /* The members "horizontal_m", "vertical_m", "time_s" of the object at `at`
  * (the default row, or a rule row beside its "kinds"); all three required. */
 static int read_sep(const json_t *obj, const char *at, dcf_sep_t *out, dcf_geo_error_t *err) {
@@ -321,7 +293,7 @@ int dcf_rules_from_json(const json_t *obj, dcf_rules_t **out, dcf_geo_error_t *e
         rc = fail(err, DCF_EINVAL, "", "must be an object");
         goto out;
     }
-    if ((rc = check_members(obj, top_members, "", err)) != DCF_OK)
+    if ((rc = dcf__json_check_members(obj, top_members, "", err)) != DCF_OK)
         goto out;
     if ((def = json_object_get(obj, "default")) == NULL) {
         rc = fail(err, DCF_EINVAL, "/default", "is required");
@@ -331,7 +303,7 @@ int dcf_rules_from_json(const json_t *obj, dcf_rules_t **out, dcf_geo_error_t *e
         rc = fail(err, DCF_EINVAL, "/default", "must be an object");
         goto out;
     }
-    if ((rc = check_members(def, sep_members, "/default", err)) != DCF_OK ||
+    if ((rc = dcf__json_check_members(def, sep_members, "/default", err)) != DCF_OK ||
         (rc = read_sep(def, "/default", &sep, err)) != DCF_OK)
         goto out;
     if ((rc = dcf_rules_new(&sep, &r)) != DCF_OK) {
@@ -354,7 +326,7 @@ int dcf_rules_from_json(const json_t *obj, dcf_rules_t **out, dcf_geo_error_t *e
             rc = fail(err, DCF_EINVAL, p, "must be an object");
             goto out;
         }
-        if ((rc = check_members(row, row_members, p, err)) != DCF_OK)
+        if ((rc = dcf__json_check_members(row, row_members, p, err)) != DCF_OK)
             goto out;
         snprintf(q, sizeof q, "/rules/%zu/kinds", i);
         kinds = json_object_get(row, "kinds");
