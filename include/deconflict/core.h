@@ -87,6 +87,9 @@ int dcf_time_parse(const char *s, size_t len, dcf_time_t *out, const char **why)
  * when t has a sub-second part) into buf[DCF_TIME_STRLEN].  Returns buf. */
 char *dcf_time_format(dcf_time_t t, char buf[DCF_TIME_STRLEN]);
 
+/* The current UTC time (CLOCK_REALTIME) in microseconds. */
+dcf_time_t dcf_time_now(void);
+
 /* ----------------------------------------------------------- string map -- */
 
 /*

@@ -11,9 +11,12 @@
  * Conflicts are reported once per pair of operations, with the overlaps of
  * all their conflicting volume pairs merged.
  *
- * Threading: one thread at a time (the server adds its own synchronisation
- * around this in a later layer; the index underneath already supports
- * lock-free readers).
+ * Threading: the engine does no locking of its own.  Mutations (add, remove,
+ * add_bulk) and dcf_engine_check / dcf_engine_all_conflicts need the engine
+ * to themselves.  Checks through separate dcf_engine_reader_t handles may
+ * run on several threads at once, as long as no mutation runs meanwhile:
+ * the server holds a reader-writer lock, shared for checks and exclusive for
+ * the short mutations (the index underneath needs no lock for readers).
  */
 #ifndef DECONFLICT_ENGINE_H
 #define DECONFLICT_ENGINE_H
@@ -64,6 +67,18 @@ typedef int (*dcf_conflict_cb)(void *arg, const dcf_conflict_t *c);
  * it is not compared with itself) and the engine's operations of other
  * parties.  Conflicts come in no particular order, once per other operation. */
 int dcf_engine_check(dcf_engine_t *e, const dcf_operation_t *op, dcf_conflict_cb cb, void *arg);
+
+/* A checking handle for one thread at a time: its own index reader,
+ * geometry context and result buffers.  Free every reader before the
+ * engine. */
+typedef struct dcf_engine_reader_s dcf_engine_reader_t;
+int dcf_engine_reader_new(dcf_engine_t *e, dcf_engine_reader_t **out);
+void dcf_engine_reader_free(dcf_engine_reader_t *r);
+/* dcf_engine_check through `r`: several readers may check concurrently
+ * while no mutation runs.  The dcf_conflict_t pointers passed to cb are
+ * valid only during the call. */
+int dcf_engine_reader_check(dcf_engine_reader_t *r, const dcf_operation_t *op, dcf_conflict_cb cb,
+                            void *arg);
 
 /* Every conflicting pair among the engine's operations, once per pair. */
 int dcf_engine_all_conflicts(dcf_engine_t *e, dcf_conflict_cb cb, void *arg);

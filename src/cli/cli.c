@@ -29,6 +29,25 @@ static const dcf_cli_cmd_t commands[] = {
      "\n"
      "Exit status: 0 no conflict, 1 conflicts found, 2 bad input or could not check.",
      dcf_cli_check},
+    {"serve", "serve [OPTIONS]",
+     "Run the deconfliction server: the HTTP API of docs/api.md over the store.\n"
+     "Every option can also come from the environment (DECONFLICT_*) or a JSON\n"
+     "config file (--config); 'deconflict serve --help' lists them all.\n"
+     "Stops cleanly on SIGINT or SIGTERM.",
+     dcf_cli_serve},
+    {"init", "init [--db PATH] [--rules FILE] [--json] [--demo [--demo-file FILE]]",
+     "Create the store (or bring its schema up to date) and print the deployment's\n"
+     "first admin token, once.\n"
+     "\n"
+     "  --db PATH         the store (default deconflict.db)\n"
+     "  --rules FILE      separation rule table used for the demo's conflicts\n"
+     "  --json            print {\"admin_token\": ...} (and the demo's tokens) as JSON\n"
+     "  --demo            also create parties blue and red with desks, tokens and the\n"
+     "                    operations of --demo-file (default examples/syria-air.json)\n"
+     "                    moved to start an hour from now\n"
+     "\n"
+     "Exit status: 0 done, 1 already initialised (nothing changed), 2 error.",
+     dcf_cli_init},
     {"version", "version", "Print the version.", cmd_version},
     {"help", "help [COMMAND]", "Show the commands, or one command's help.", cmd_help},
 };

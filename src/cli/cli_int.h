@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include "deconflict/service.h"
+
 #define DCF_VERSION_STRING "0.1.0"
 
 typedef struct {
@@ -22,6 +24,11 @@ const dcf_cli_cmd_t *dcf_cli_command(const char *name);
 
 /* Command handlers (argv[0] is the command name). */
 int dcf_cli_check(int argc, char **argv);
+int dcf_cli_serve(int argc, char **argv);
+int dcf_cli_init(int argc, char **argv);
+
+/* Service options from a store path and a rules file ("" for none). */
+void dcf_cli_service_opts(dcf_service_opts_t *so, const char *db, const char *rules);
 
 /* Read a whole file into a new NUL-terminated buffer of at most max_bytes.
  * Returns 0, or -1 with a message in err[256]. */

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "deconflict/core.h"
 
@@ -284,4 +285,10 @@ char *dcf_time_format(dcf_time_t t, char buf[DCF_TIME_STRLEN]) {
         dcf_panic("time text of %d bytes", n);
     memcpy(buf, tmp, (size_t)n + 1);
     return buf;
+}
+
+dcf_time_t dcf_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (dcf_time_t)ts.tv_sec * DCF_USEC_PER_SEC + ts.tv_nsec / 1000;
 }

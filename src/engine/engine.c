@@ -32,10 +32,8 @@
 typedef struct oprec {
     dcf_operation_t *op;
     uint32_t party;
-    uint32_t pos;     /* index in e->ops */
-    uint32_t acc_gen; /* query generation that owns acc_idx */
-    uint32_t acc_idx; /* slot in e->acc for that generation */
-    uint32_t keys[];  /* one index key per volume */
+    uint32_t pos;    /* index in e->ops */
+    uint32_t keys[]; /* one index key per volume */
 } oprec_t;
 
 typedef struct {
@@ -43,11 +41,27 @@ typedef struct {
     uint32_t vol;
 } vref_t;
 
+/* A checking context: everything a query mutates, so that several threads
+ * can check at once (each with its own reader).  `acc` holds the query's
+ * conflicts, one per other operation; `slots` is an open-addressing table
+ * from an other operation's record to its acc entry (linear probing, at
+ * most half full), cleared after every query through `acc_slot`. */
+struct dcf_engine_reader_s {
+    dcf_engine_t *e;
+    dcf_index_reader_t *rd;
+    dcf_geo_ctx_t *geo;
+    dcf_conflict_t *acc;
+    size_t *acc_slot; /* acc[i]'s slot in `slots` */
+    size_t n_acc, cap_acc, cap_acc_slot;
+    const oprec_t **slot_rec;
+    uint32_t *slot_idx;
+    size_t cap_slots; /* a power of two */
+};
+
 struct dcf_engine_s {
     const dcf_rules_t *rules;
     dcf_index_t *idx;
-    dcf_index_reader_t *rd;
-    dcf_geo_ctx_t *geo;
+    dcf_engine_reader_t *main; /* used by dcf_engine_check / all_conflicts */
     dcf_strmap_t *by_id;
     dcf_strmap_t *party_ids;
     char **parties; /* interned slugs, index = party id */
@@ -57,9 +71,6 @@ struct dcf_engine_s {
     vref_t *vrefs;
     size_t cap_vrefs;
     dcf_sep_t max_req; /* component-wise max of every stored op's min_sep */
-    uint32_t gen;
-    dcf_conflict_t *acc; /* per-query accumulator */
-    size_t n_acc, cap_acc;
 };
 
 static void sep_max(dcf_sep_t *into, const dcf_sep_t *s) {
@@ -79,9 +90,7 @@ int dcf_engine_new(const dcf_rules_t *rules, const dcf_index_opts_t *iopts, dcf_
     e->rules = rules;
     if ((rc = dcf_index_new(iopts, &e->idx)) != DCF_OK)
         goto fail;
-    if ((rc = dcf_index_reader_new(e->idx, &e->rd)) != DCF_OK)
-        goto fail;
-    if ((rc = dcf_geo_ctx_new(&e->geo)) != DCF_OK)
+    if ((rc = dcf_engine_reader_new(e, &e->main)) != DCF_OK)
         goto fail;
     if ((rc = dcf_strmap_new(&e->by_id)) != DCF_OK)
         goto fail;
@@ -106,12 +115,9 @@ void dcf_engine_free(dcf_engine_t *e) {
     free(e->parties);
     free(e->ops);
     free(e->vrefs);
-    free(e->acc);
     dcf_strmap_free(e->party_ids);
     dcf_strmap_free(e->by_id);
-    dcf_geo_ctx_free(e->geo);
-    if (e->rd != NULL)
-        dcf_index_reader_free(e->rd);
+    dcf_engine_reader_free(e->main);
     dcf_index_free(e->idx);
     free(e);
 }
@@ -337,8 +343,45 @@ size_t dcf_engine_count(const dcf_engine_t *e) {
 
 /* ------------------------------------------------------------- queries -- */
 
+int dcf_engine_reader_new(dcf_engine_t *e, dcf_engine_reader_t **out) {
+    dcf_engine_reader_t *r = calloc(1, sizeof *r);
+    int rc = DCF_ENOMEM;
+    if (r == NULL)
+        return DCF_ENOMEM;
+    r->e = e;
+    if ((rc = dcf_index_reader_new(e->idx, &r->rd)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_geo_ctx_new(&r->geo)) != DCF_OK)
+        goto fail;
+    r->cap_slots = 64;
+    r->slot_rec = calloc(r->cap_slots, sizeof *r->slot_rec);
+    r->slot_idx = calloc(r->cap_slots, sizeof *r->slot_idx);
+    if (r->slot_rec == NULL || r->slot_idx == NULL) {
+        rc = DCF_ENOMEM;
+        goto fail;
+    }
+    *out = r;
+    return DCF_OK;
+fail:
+    dcf_engine_reader_free(r);
+    return rc;
+}
+
+void dcf_engine_reader_free(dcf_engine_reader_t *r) {
+    if (r == NULL)
+        return;
+    if (r->rd != NULL)
+        dcf_index_reader_free(r->rd);
+    dcf_geo_ctx_free(r->geo);
+    free(r->acc);
+    free(r->acc_slot);
+    free(r->slot_rec);
+    free(r->slot_idx);
+    free(r);
+}
+
 typedef struct {
-    dcf_engine_t *e;
+    dcf_engine_reader_t *r;
     const dcf_operation_t *op;
     const dcf_volume_t *vol;
     const oprec_t *self; /* op's own record when it is stored, else NULL */
@@ -386,11 +429,67 @@ static void merge(dcf_conflict_t *c, const dcf_overlap_t *ov, const dcf_sep_t *s
     c->volume_pairs++;
 }
 
+static size_t slot_hash(const oprec_t *rec, size_t cap) {
+    uint64_t h = (uint64_t)(uintptr_t)rec * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* Double the slot table (it is empty of stale keys: only live acc entries). */
+static int slots_grow(dcf_engine_reader_t *r) {
+    size_t ncap = r->cap_slots * 2;
+    const oprec_t **nrec = calloc(ncap, sizeof *nrec);
+    uint32_t *nidx = calloc(ncap, sizeof *nidx);
+    if (nrec == NULL || nidx == NULL) {
+        free(nrec);
+        free(nidx);
+        return DCF_ENOMEM;
+    }
+    for (size_t i = 0; i < r->cap_slots; i++) {
+        if (r->slot_rec[i] == NULL)
+            continue;
+        size_t s = slot_hash(r->slot_rec[i], ncap);
+        while (nrec[s] != NULL)
+            s = (s + 1) & (ncap - 1);
+        nrec[s] = r->slot_rec[i];
+        nidx[s] = r->slot_idx[i];
+        r->acc_slot[r->slot_idx[i]] = s;
+    }
+    free(r->slot_rec);
+    free(r->slot_idx);
+    r->slot_rec = nrec;
+    r->slot_idx = nidx;
+    r->cap_slots = ncap;
+    return DCF_OK;
+}
+
+/* The acc entry for `b`, creating it when the query meets b first. */
+static dcf_conflict_t *acc_for(dcf_engine_reader_t *r, const dcf_operation_t *a, const oprec_t *b) {
+    size_t s = slot_hash(b, r->cap_slots);
+    while (r->slot_rec[s] != NULL) {
+        if (r->slot_rec[s] == b)
+            return &r->acc[r->slot_idx[s]];
+        s = (s + 1) & (r->cap_slots - 1);
+    }
+    if (reserve((void **)&r->acc, &r->cap_acc, r->n_acc + 1, sizeof *r->acc) != DCF_OK ||
+        reserve((void **)&r->acc_slot, &r->cap_acc_slot, r->n_acc + 1, sizeof *r->acc_slot) !=
+            DCF_OK)
+        return NULL;
+    r->slot_rec[s] = b;
+    r->slot_idx[s] = (uint32_t)r->n_acc;
+    r->acc_slot[r->n_acc] = s;
+    r->acc[r->n_acc] = (dcf_conflict_t){.a = a, .b = b->op};
+    dcf_conflict_t *c = &r->acc[r->n_acc++];
+    if (2 * (r->n_acc + 1) > r->cap_slots && slots_grow(r) != DCF_OK)
+        return NULL;
+    return c;
+}
+
 static int on_candidate(void *arg, uint32_t key) {
     qctx_t *q = arg;
-    dcf_engine_t *e = q->e;
+    dcf_engine_t *e = q->r->e;
     vref_t *vr = &e->vrefs[key];
     oprec_t *b = vr->rec;
+    dcf_conflict_t *c;
     dcf_sep_t sep;
     dcf_overlap_t ov;
     bool hit = false;
@@ -402,33 +501,28 @@ static int on_candidate(void *arg, uint32_t key) {
     if (q->only_greater && strcmp(b->op->id, q->op->id) <= 0)
         return 0;
     dcf_rules_effective(e->rules, q->op, b->op, &sep);
-    rc = dcf_volume_conflict(e->geo, q->vol, &b->op->volumes[vr->vol], &sep, &hit, &ov);
+    rc = dcf_volume_conflict(q->r->geo, q->vol, &b->op->volumes[vr->vol], &sep, &hit, &ov);
     if (rc != DCF_OK) {
         q->rc = rc;
         return 1;
     }
     if (!hit)
         return 0;
-    if (b->acc_gen != e->gen) {
-        rc = reserve((void **)&e->acc, &e->cap_acc, e->n_acc + 1, sizeof *e->acc);
-        if (rc != DCF_OK) {
-            q->rc = rc;
-            return 1;
-        }
-        b->acc_gen = e->gen;
-        b->acc_idx = (uint32_t)e->n_acc;
-        e->acc[e->n_acc++] = (dcf_conflict_t){.a = q->op, .b = b->op};
+    if ((c = acc_for(q->r, q->op, b)) == NULL) {
+        q->rc = DCF_ENOMEM;
+        return 1;
     }
-    merge(&e->acc[b->acc_idx], &ov, &sep);
+    merge(c, &ov, &sep);
     return 0;
 }
 
-static int check_one(dcf_engine_t *e, const dcf_operation_t *op, bool only_greater,
+static int check_one(dcf_engine_reader_t *r, const dcf_operation_t *op, bool only_greater,
                      dcf_conflict_cb cb, void *arg) {
-    qctx_t q = {.e = e, .op = op, .only_greater = only_greater};
+    dcf_engine_t *e = r->e;
+    qctx_t q = {.r = r, .op = op, .only_greater = only_greater};
     dcf_sep_t qsep;
     uint32_t party;
-    int rc;
+    int rc = DCF_OK;
 
     q.self = dcf_strmap_get(e->by_id, op->id);
     if (q.self != NULL && q.self->op != op)
@@ -439,35 +533,36 @@ static int check_one(dcf_engine_t *e, const dcf_operation_t *op, bool only_great
     sep_max(&qsep, &op->min_sep);
     sep_max(&qsep, &e->max_req);
 
-    if (++e->gen == 0) { /* wrapped: clear stale stamps */
-        for (size_t i = 0; i < e->n_ops; i++)
-            e->ops[i]->acc_gen = 0;
-        e->gen = 1;
-    }
-    e->n_acc = 0;
-    for (size_t v = 0; v < op->n_volumes; v++) {
+    r->n_acc = 0;
+    for (size_t v = 0; v < op->n_volumes && rc == DCF_OK; v++) {
         dcf_box_t box;
         q.vol = &op->volumes[v];
         dcf_index_box_make(q.vol, &qsep, &box);
-        rc = dcf_index_query(e->rd, &box, party, on_candidate, &q, NULL);
+        rc = dcf_index_query(r->rd, &box, party, on_candidate, &q, NULL);
         if (q.rc != DCF_OK)
-            return q.rc;
-        if (rc != DCF_OK)
-            return rc;
+            rc = q.rc;
     }
-    for (size_t i = 0; i < e->n_acc; i++)
-        if ((rc = cb(arg, &e->acc[i])) != 0)
-            return rc;
-    return DCF_OK;
+    for (size_t i = 0; i < r->n_acc && rc == DCF_OK; i++)
+        rc = cb(arg, &r->acc[i]);
+    /* Leave the slot table empty for the next query. */
+    for (size_t i = 0; i < r->n_acc; i++)
+        r->slot_rec[r->acc_slot[i]] = NULL;
+    r->n_acc = 0;
+    return rc;
+}
+
+int dcf_engine_reader_check(dcf_engine_reader_t *r, const dcf_operation_t *op, dcf_conflict_cb cb,
+                            void *arg) {
+    return check_one(r, op, false, cb, arg);
 }
 
 int dcf_engine_check(dcf_engine_t *e, const dcf_operation_t *op, dcf_conflict_cb cb, void *arg) {
-    return check_one(e, op, false, cb, arg);
+    return check_one(e->main, op, false, cb, arg);
 }
 
 int dcf_engine_all_conflicts(dcf_engine_t *e, dcf_conflict_cb cb, void *arg) {
     for (size_t i = 0; i < e->n_ops; i++) {
-        int rc = check_one(e, e->ops[i]->op, true, cb, arg);
+        int rc = check_one(e->main, e->ops[i]->op, true, cb, arg);
         if (rc != DCF_OK)
             return rc;
     }

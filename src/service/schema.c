@@ -1,0 +1,88 @@
+/*
+ * schema.c -- the service's numbered schema migrations.
+ *
+ * RULES.  A migration, once released, is never edited: a change is a new
+ * migration with the next number.  The SQL is the portable subset that
+ * SQLite and PostgreSQL both accept (TEXT, BIGINT, DOUBLE PRECISION, plain
+ * indexes, foreign keys), because the PostgreSQL backend will run the same
+ * list.  Times are BIGINT microseconds since the epoch (UTC); JSON columns
+ * are TEXT holding compact JSON.
+ */
+#include "service_int.h"
+
+static const char MIGRATION_1[] = "CREATE TABLE parties ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  name TEXT NOT NULL,"
+                                  "  tag BIGINT NOT NULL UNIQUE,"
+                                  "  created_at BIGINT NOT NULL);"
+                                  "CREATE TABLE desks ("
+                                  "  party TEXT NOT NULL REFERENCES parties(id),"
+                                  "  level TEXT NOT NULL,"
+                                  "  contact TEXT NOT NULL,"
+                                  "  updated_at BIGINT NOT NULL,"
+                                  "  PRIMARY KEY (party, level));"
+                                  "CREATE TABLE tokens ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  party TEXT REFERENCES parties(id),"
+                                  "  role TEXT NOT NULL,"
+                                  "  label TEXT NOT NULL,"
+                                  "  hash TEXT NOT NULL UNIQUE,"
+                                  "  created_at BIGINT NOT NULL,"
+                                  "  revoked_at BIGINT);"
+                                  "CREATE TABLE operations ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  seq BIGINT NOT NULL UNIQUE,"
+                                  "  party TEXT NOT NULL REFERENCES parties(id),"
+                                  "  version BIGINT NOT NULL,"
+                                  "  state TEXT NOT NULL,"
+                                  "  t_start BIGINT NOT NULL,"
+                                  "  t_end BIGINT NOT NULL,"
+                                  "  west DOUBLE PRECISION NOT NULL,"
+                                  "  south DOUBLE PRECISION NOT NULL,"
+                                  "  east DOUBLE PRECISION NOT NULL,"
+                                  "  north DOUBLE PRECISION NOT NULL,"
+                                  "  body TEXT NOT NULL,"
+                                  "  created_at BIGINT NOT NULL,"
+                                  "  updated_at BIGINT NOT NULL);"
+                                  "CREATE INDEX operations_party_seq ON operations (party, seq);"
+                                  "CREATE INDEX operations_live_end ON operations (state, t_end);"
+                                  "CREATE TABLE conflicts ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  seq BIGINT NOT NULL UNIQUE,"
+                                  "  op_a TEXT NOT NULL REFERENCES operations(id),"
+                                  "  party_a TEXT NOT NULL,"
+                                  "  op_b TEXT NOT NULL REFERENCES operations(id),"
+                                  "  party_b TEXT NOT NULL,"
+                                  "  state TEXT NOT NULL,"
+                                  "  overlap TEXT NOT NULL,"
+                                  "  sep TEXT NOT NULL,"
+                                  "  side_a TEXT NOT NULL,"
+                                  "  side_b TEXT NOT NULL,"
+                                  "  ack_a TEXT, ack_b TEXT, acc_a TEXT, acc_b TEXT,"
+                                  "  opened_at BIGINT NOT NULL,"
+                                  "  updated_at BIGINT NOT NULL,"
+                                  "  resolved_at BIGINT,"
+                                  "  UNIQUE (op_a, op_b));"
+                                  "CREATE INDEX conflicts_party_a ON conflicts (party_a, seq);"
+                                  "CREATE INDEX conflicts_party_b ON conflicts (party_b, seq);"
+                                  "CREATE INDEX conflicts_op_b ON conflicts (op_b);"
+                                  "CREATE TABLE events ("
+                                  "  party TEXT NOT NULL REFERENCES parties(id),"
+                                  "  seq BIGINT NOT NULL,"
+                                  "  type TEXT NOT NULL,"
+                                  "  data TEXT NOT NULL,"
+                                  "  at BIGINT NOT NULL,"
+                                  "  PRIMARY KEY (party, seq));"
+                                  "CREATE TABLE checks ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  party TEXT NOT NULL REFERENCES parties(id),"
+                                  "  token TEXT NOT NULL,"
+                                  "  at BIGINT NOT NULL,"
+                                  "  conflicts BIGINT NOT NULL,"
+                                  "  digest TEXT NOT NULL);";
+
+const dcf_store_migration_t dcf_service_migrations[] = {
+    {1, MIGRATION_1},
+};
+const size_t dcf_service_n_migrations =
+    sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

@@ -1,0 +1,634 @@
+/*
+ * service.c -- opening the service (store, migrations, caches, the engine
+ * loaded with live operations), authentication, events, the sweep that
+ * completes ended operations, and the helpers the other files share.
+ *
+ * INVARIANTS.  After dcf_service_open: every live (planned or active)
+ * operation row is in the engine and nothing else is; every token row is
+ * in the token cache (revoked ones marked); every party row is in the
+ * party cache; op_seq / conflict_seq / each party's event_seq are at least
+ * the largest value stored.  The writer thread keeps these true: it
+ * updates memory at the end of each write callback, after all of the
+ * write's SQL succeeded (see service_int.h for the locks).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "service_int.h"
+
+static const char *const ROLE_NAMES[DCF_ROLE_COUNT] = {"admin", "party-admin", "planner", "duty",
+                                                       "viewer"};
+
+const char *dcf_role_name(dcf_role_t r) {
+    return (unsigned)r < DCF_ROLE_COUNT ? ROLE_NAMES[r] : NULL;
+}
+
+int dcf_role_parse(const char *s, dcf_role_t *out) {
+    for (int i = 0; i < DCF_ROLE_COUNT; i++)
+        if (strcmp(s, ROLE_NAMES[i]) == 0) {
+            *out = (dcf_role_t)i;
+            return DCF_OK;
+        }
+    return DCF_EINVAL;
+}
+
+void dcf_problem_clear(dcf_problem_t *p) {
+    json_decref(p->errors);
+    json_decref(p->extra);
+    memset(p, 0, sizeof *p);
+}
+
+void dcf_service_opts_default(dcf_service_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->store.uri = "sqlite:deconflict.db";
+    dcf_geo_limits_default(&o->limits);
+    o->notice_us = 30 * 60 * DCF_USEC_PER_SEC;
+    o->policy = DCF_POLICY_ADVISORY;
+    o->grid_m = 1000.0;
+    o->check_per_min = 60;
+    o->page_max = 1000;
+}
+
+/* ------------------------------------------------------------ helpers -- */
+
+int svc_fail(dcf_problem_t *p, int rc, const char *type, const char *fmt, ...) {
+    va_list ap;
+    p->type = type;
+    va_start(ap, fmt);
+    vsnprintf(p->title, sizeof p->title, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int svc_invalid(dcf_problem_t *p, const char *title, const char *pointer, const char *rule) {
+    json_t *e = json_pack("[{s:s, s:s}]", "pointer", pointer, "rule", rule);
+    json_decref(p->errors);
+    p->errors = e;
+    return svc_fail(p, DCF_EINVAL, "validation", "%s", title);
+}
+
+int svc_internal(dcf_problem_t *p, int rc) {
+    return svc_fail(p, rc == DCF_OK ? DCF_EINTERNAL : rc, "internal", "internal error: %s",
+                    dcf_strerror(rc));
+}
+
+int svc_parse_body(dcf_service_t *s, const char *body, size_t len, json_t **out, dcf_problem_t *p) {
+    json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (j == NULL) {
+        char rule[200];
+        snprintf(rule, sizeof rule, "%s (line %d, column %d)", je.text, je.line, je.column);
+        p->errors = json_pack("[{s:s, s:s}]", "pointer", "", "rule", rule);
+        return svc_fail(p, DCF_EPARSE, "malformed-json", "The body is not valid JSON");
+    }
+    if (dcf_json_too_deep(j, s->o.limits.max_depth)) {
+        json_decref(j);
+        char rule[80];
+        snprintf(rule, sizeof rule, "nests deeper than %zu levels", s->o.limits.max_depth);
+        return svc_invalid(p, "The body nests too deeply", "", rule);
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return svc_invalid(p, "The body must be a JSON object", "", "must be an object");
+    }
+    *out = j;
+    return DCF_OK;
+}
+
+int svc_only_members(json_t *obj, const char *const *allowed, const char *title, dcf_problem_t *p) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] != NULL && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char ptr[160];
+            /* RFC 6901 escaping of ~ and / in the member name. */
+            size_t o = 0;
+            ptr[o++] = '/';
+            for (const char *c = key; *c != '\0' && o + 3 < sizeof ptr; c++) {
+                if (*c == '~' || *c == '/') {
+                    ptr[o++] = '~';
+                    ptr[o++] = *c == '~' ? '0' : '1';
+                } else {
+                    ptr[o++] = *c;
+                }
+            }
+            ptr[o] = '\0';
+            return svc_invalid(p, title, ptr, "is not a known member");
+        }
+    }
+    return DCF_OK;
+}
+
+void svc_random_id(const char *prefix, char *out, size_t len) {
+    unsigned char raw[16];
+    char b64[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(out, len, "%s%s", prefix, b64);
+}
+
+json_t *svc_time_json(dcf_time_t t) {
+    char buf[DCF_TIME_STRLEN];
+    return json_string(dcf_time_format(t, buf));
+}
+
+void svc_etag(int64_t version, char *out) {
+    snprintf(out, 24, "\"%lld\"", (long long)version);
+}
+
+_Noreturn void svc_fail_stop(int rc) {
+    dcf_panic("a committed change failed to become durable (%s); stopping so that a restart "
+              "rebuilds memory from the store",
+              dcf_strerror(rc));
+}
+
+dcf_engine_reader_t *svc_reader_get(dcf_service_t *s) {
+    dcf_engine_reader_t *r = NULL;
+    pthread_mutex_lock(&s->readers_lock);
+    if (s->n_readers > 0)
+        r = s->readers[--s->n_readers];
+    pthread_mutex_unlock(&s->readers_lock);
+    if (r == NULL && dcf_engine_reader_new(s->eng, &r) != DCF_OK)
+        return NULL;
+    return r;
+}
+
+void svc_reader_put(dcf_service_t *s, dcf_engine_reader_t *r) {
+    pthread_mutex_lock(&s->readers_lock);
+    if (s->n_readers < SVC_READERS_MAX) {
+        s->readers[s->n_readers++] = r;
+        r = NULL;
+    }
+    pthread_mutex_unlock(&s->readers_lock);
+    dcf_engine_reader_free(r);
+}
+
+int svc_party_copy(dcf_service_t *s, const char *id, svc_party_t *out, json_t **duty_contact) {
+    int rc = DCF_ENOENT;
+    pthread_mutex_lock(&s->cache_lock);
+    svc_party_t *pt = dcf_strmap_get(s->parties, id);
+    if (pt != NULL) {
+        *out = *pt;
+        out->desks = NULL;
+        if (duty_contact != NULL) {
+            json_t *c = json_object_get(json_object_get(pt->desks, "duty"), "contact");
+            *duty_contact = c != NULL ? json_deep_copy(c) : json_null();
+        }
+        rc = DCF_OK;
+    }
+    pthread_mutex_unlock(&s->cache_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------- events -- */
+
+int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const char *type,
+                  json_t *data, dcf_time_t at, svc_notify_t *n) {
+    int rc;
+    char *text;
+    svc_party_t *pt;
+
+    pthread_mutex_lock(&s->cache_lock);
+    pt = dcf_strmap_get(s->parties, party);
+    pthread_mutex_unlock(&s->cache_lock);
+    if (pt == NULL)
+        return DCF_EINTERNAL;
+    if (json_object_set_new(data, "at", svc_time_json(at)) != 0 ||
+        (text = json_dumps(data, JSON_COMPACT)) == NULL)
+        return DCF_ENOMEM;
+    dcf_store_val_t v[5] = {dcf_store_val_text(party, strlen(party)),
+                            dcf_store_val_int(pt->event_seq + 1),
+                            dcf_store_val_text(type, strlen(type)),
+                            dcf_store_val_text(text, strlen(text)), dcf_store_val_int(at)};
+    rc = dcf_store_tx_exec(tx,
+                           "INSERT INTO events (party, seq, type, data, at) "
+                           "VALUES ($1, $2, $3, $4, $5)",
+                           v, 5, NULL);
+    free(text);
+    if (rc != DCF_OK)
+        return rc;
+    /* The writer is the only thread that reads or writes event_seq.  A
+     * rolled-back write leaves a gap in the ids, never a repeat. */
+    pt->event_seq++;
+    if (n != NULL) {
+        bool seen = false;
+        for (size_t i = 0; i < n->n && !seen; i++)
+            seen = n->tags[i] == pt->tag;
+        if (!seen) {
+            if (n->n < SVC_NOTIFY_MAX)
+                n->tags[n->n++] = pt->tag;
+            else
+                n->all = true;
+        }
+    }
+    return DCF_OK;
+}
+
+void svc_notify(dcf_service_t *s, const svc_notify_t *n) {
+    if (s->o.on_event == NULL)
+        return;
+    if (n->all) {
+        s->o.on_event(s->o.on_event_arg, 0);
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++)
+        s->o.on_event(s->o.on_event_arg, n->tags[i]);
+}
+
+typedef struct {
+    dcf_event_cb cb;
+    void *arg;
+} event_read_t;
+
+static int event_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    event_read_t *er = arg;
+    char type[64];
+    (void)nc;
+    snprintf(type, sizeof type, "%.*s", (int)c[1].u.b.len, (const char *)c[1].u.b.ptr);
+    return er->cb(er->arg, c[0].u.i, type, c[2].u.b.ptr, c[2].u.b.len);
+}
+
+int dcf_event_read(dcf_service_t *s, const dcf_principal_t *who, int64_t after, unsigned max,
+                   dcf_event_cb cb, void *arg) {
+    event_read_t er = {cb, arg};
+    dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
+                            dcf_store_val_int(after), dcf_store_val_int(max)};
+    return dcf_store_read(s->st,
+                          "SELECT seq, type, data FROM events WHERE party = $1 AND seq > $2 "
+                          "ORDER BY seq LIMIT $3",
+                          v, 3, event_row, &er);
+}
+
+int svc_int_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    (void)nc;
+    *(int64_t *)arg = c[0].type == DCF_STORE_INT ? c[0].u.i : 0;
+    return 0;
+}
+
+int64_t dcf_event_last(dcf_service_t *s, const dcf_principal_t *who) {
+    int64_t last = 0;
+    dcf_store_val_t v = dcf_store_val_text(who->party, strlen(who->party));
+    if (dcf_store_read(s->st, "SELECT MAX(seq) FROM events WHERE party = $1", &v, 1, svc_int_row,
+                       &last) != DCF_OK)
+        return 0;
+    return last;
+}
+
+/* ------------------------------------------------------- authenticate -- */
+
+/* Hex of the BLAKE2b-256 of a token secret. */
+static void token_hash(const char *secret, char out[SVC_HASH_HEX]) {
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)secret, strlen(secret), NULL, 0);
+    sodium_bin2hex(out, SVC_HASH_HEX, h, sizeof h);
+}
+
+/* A new secret and its hash. */
+void svc_token_secret(char secret[DCF_TOKEN_LEN + 1], char hash[SVC_HASH_HEX]) {
+    unsigned char raw[32];
+    char b64[48];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    memcpy(secret, "dcf_", 4);
+    memcpy(secret + 4, b64, DCF_TOKEN_LEN - 4); /* 43 characters: 256 bits, no padding */
+    secret[DCF_TOKEN_LEN] = '\0';
+    sodium_memzero(raw, sizeof raw);
+    sodium_memzero(b64, sizeof b64);
+    token_hash(secret, hash);
+}
+
+int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_t *who) {
+    char hash[SVC_HASH_HEX];
+    int rc = DCF_ENOENT;
+    if (token == NULL || strlen(token) != DCF_TOKEN_LEN || strncmp(token, "dcf_", 4) != 0)
+        return DCF_ENOENT;
+    token_hash(token, hash);
+    pthread_mutex_lock(&s->cache_lock);
+    svc_token_t *t = dcf_strmap_get(s->tokens_by_hash, hash);
+    if (t != NULL && !t->revoked) {
+        memset(who, 0, sizeof *who);
+        snprintf(who->token_id, sizeof who->token_id, "%s", t->id);
+        snprintf(who->party, sizeof who->party, "%s", t->party);
+        who->role = t->role;
+        svc_party_t *pt = t->party[0] ? dcf_strmap_get(s->parties, t->party) : NULL;
+        who->party_tag = pt != NULL ? pt->tag : 0;
+        rc = DCF_OK;
+    }
+    pthread_mutex_unlock(&s->cache_lock);
+    return rc;
+}
+
+/* ----------------------------------------------------------- caches -- */
+
+/* Under cache_lock (or before any other thread exists). */
+int svc_cache_party(dcf_service_t *s, const char *id, const char *name, uint64_t tag,
+                    dcf_time_t created, svc_party_t **out) {
+    svc_party_t *pt = calloc(1, sizeof *pt), **nl;
+    if (pt == NULL)
+        return DCF_ENOMEM;
+    snprintf(pt->id, sizeof pt->id, "%s", id);
+    snprintf(pt->name, sizeof pt->name, "%s", name);
+    pt->tag = tag;
+    pt->created_at = created;
+    pt->desks = json_object();
+    pt->check_tokens = -1; /* full on first use */
+    nl = realloc(s->party_list, (s->n_parties + 1) * sizeof *nl);
+    if (pt->desks == NULL || nl == NULL || dcf_strmap_put(s->parties, pt->id, pt) != DCF_OK) {
+        if (nl != NULL)
+            s->party_list = nl;
+        json_decref(pt->desks);
+        free(pt);
+        return DCF_ENOMEM;
+    }
+    s->party_list = nl;
+    s->party_list[s->n_parties++] = pt;
+    if (out != NULL)
+        *out = pt;
+    return DCF_OK;
+}
+
+int svc_cache_token(dcf_service_t *s, const char *id, const char *hash, const char *party,
+                    dcf_role_t role, bool revoked) {
+    svc_token_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return DCF_ENOMEM;
+    snprintf(t->id, sizeof t->id, "%s", id);
+    snprintf(t->hash, sizeof t->hash, "%s", hash);
+    snprintf(t->party, sizeof t->party, "%s", party ? party : "");
+    t->role = role;
+    t->revoked = revoked;
+    if (s->n_tokens == s->cap_tokens) {
+        size_t ncap = s->cap_tokens ? s->cap_tokens * 2 : 64;
+        svc_token_t **nl = realloc(s->token_list, ncap * sizeof *nl);
+        if (nl == NULL) {
+            free(t);
+            return DCF_ENOMEM;
+        }
+        s->token_list = nl;
+        s->cap_tokens = ncap;
+    }
+    if (dcf_strmap_put(s->tokens_by_hash, t->hash, t) != DCF_OK ||
+        dcf_strmap_put(s->tokens_by_id, t->id, t) != DCF_OK) {
+        dcf_strmap_del(s->tokens_by_hash, t->hash);
+        free(t);
+        return DCF_ENOMEM;
+    }
+    s->token_list[s->n_tokens++] = t;
+    return DCF_OK;
+}
+
+/* ------------------------------------------------------------ loading -- */
+
+typedef struct {
+    dcf_service_t *s;
+    int rc;
+    dcf_operation_t **ops;
+    size_t n, cap;
+} load_t;
+
+void svc_text_copy(char *dst, size_t cap, const dcf_store_val_t *v) {
+    size_t n = v->type == DCF_STORE_TEXT ? v->u.b.len : 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, n ? v->u.b.ptr : "", n);
+    dst[n] = '\0';
+}
+
+static int party_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    load_t *l = arg;
+    char id[DCF_PARTY_MAX + 1], name[DCF_PARTY_NAME_MAX + 1];
+    (void)nc;
+    svc_text_copy(id, sizeof id, &c[0]);
+    svc_text_copy(name, sizeof name, &c[1]);
+    return l->rc = svc_cache_party(l->s, id, name, (uint64_t)c[2].u.i, c[3].u.i, NULL);
+}
+
+static int desk_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    load_t *l = arg;
+    char id[DCF_PARTY_MAX + 1], level[16];
+    json_t *contact;
+    (void)nc;
+    svc_text_copy(id, sizeof id, &c[0]);
+    svc_text_copy(level, sizeof level, &c[1]);
+    svc_party_t *pt = dcf_strmap_get(l->s->parties, id);
+    contact = json_loadb(c[2].u.b.ptr, c[2].u.b.len, 0, NULL);
+    if (pt == NULL || contact == NULL) {
+        json_decref(contact);
+        return l->rc = DCF_EINTERNAL;
+    }
+    json_object_set_new(
+        pt->desks, level,
+        json_pack("{s:o, s:o}", "contact", contact, "updated_at", svc_time_json(c[3].u.i)));
+    return 0;
+}
+
+static int token_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    load_t *l = arg;
+    char id[DCF_TOKEN_ID_MAX + 1], party[DCF_PARTY_MAX + 1], role[32], hash[SVC_HASH_HEX];
+    dcf_role_t r;
+    (void)nc;
+    svc_text_copy(id, sizeof id, &c[0]);
+    svc_text_copy(party, sizeof party, &c[1]);
+    svc_text_copy(role, sizeof role, &c[2]);
+    svc_text_copy(hash, sizeof hash, &c[3]);
+    if (dcf_role_parse(role, &r) != DCF_OK)
+        return l->rc = DCF_EINTERNAL;
+    return l->rc = svc_cache_token(l->s, id, hash, party, r, c[4].type != DCF_STORE_NULL);
+}
+
+static int event_max_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    load_t *l = arg;
+    char id[DCF_PARTY_MAX + 1];
+    (void)nc;
+    svc_text_copy(id, sizeof id, &c[0]);
+    svc_party_t *pt = dcf_strmap_get(l->s->parties, id);
+    if (pt != NULL)
+        pt->event_seq = c[1].u.i;
+    return 0;
+}
+
+static int op_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    load_t *l = arg;
+    json_error_t je;
+    dcf_geo_error_t ge;
+    dcf_operation_t *op = NULL;
+    dcf_geo_limits_t lim;
+    (void)nc;
+    json_t *j = json_loadb(c[0].u.b.ptr, c[0].u.b.len, 0, &je);
+    if (j == NULL)
+        return l->rc = DCF_EINTERNAL;
+    /* Stored operations passed the limits of their day; load them under
+     * the widest limits so a lowered limit never hides a live operation. */
+    dcf_geo_limits_default(&lim);
+    lim.max_vertices = SIZE_MAX / 64;
+    lim.max_volumes = SIZE_MAX / 64;
+    l->rc = dcf_operation_from_json(j, &lim, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY, "",
+                                    &op, &ge);
+    json_decref(j);
+    if (l->rc != DCF_OK)
+        return l->rc;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 1024;
+        dcf_operation_t **no = realloc(l->ops, ncap * sizeof *no);
+        if (no == NULL) {
+            dcf_operation_free(op);
+            return l->rc = DCF_ENOMEM;
+        }
+        l->ops = no;
+        l->cap = ncap;
+    }
+    l->ops[l->n++] = op;
+    return 0;
+}
+
+static int load_rules(dcf_service_t *s, char *err, size_t errlen) {
+    json_error_t je;
+    dcf_geo_error_t ge;
+    int rc;
+    if (s->o.rules_path == NULL || s->o.rules_path[0] == '\0') {
+        /* Built-in default: 1 km, 150 m, no time buffer. */
+        dcf_sep_t def = {.horizontal_m = 1000.0, .vertical_m = 150.0, .time_us = 0};
+        return dcf_rules_new(&def, &s->rules);
+    }
+    json_t *j = json_load_file(s->o.rules_path, 0, &je);
+    if (j == NULL) {
+        snprintf(err, errlen, "%s: %s", s->o.rules_path, je.text);
+        return DCF_EINVAL;
+    }
+    rc = dcf_rules_from_json(j, &s->rules, &ge);
+    json_decref(j);
+    if (rc != DCF_OK)
+        snprintf(err, errlen, "%s: %s: %s", s->o.rules_path, ge.pointer[0] ? ge.pointer : "/",
+                 ge.rule);
+    return rc;
+}
+
+int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *err,
+                     size_t errlen) {
+    dcf_service_t *s = calloc(1, sizeof *s);
+    load_t l = {0};
+    int rc = DCF_ENOMEM;
+    bool locks = false;
+
+    if (s == NULL || sodium_init() < 0)
+        goto fail_early;
+    s->o = *opts;
+    if (pthread_rwlock_init(&s->eng_lock, NULL) != 0)
+        goto fail_early;
+    pthread_mutex_init(&s->readers_lock, NULL);
+    pthread_mutex_init(&s->cache_lock, NULL);
+    locks = true;
+    l.s = s;
+    if ((rc = dcf_strmap_new(&s->parties)) != DCF_OK ||
+        (rc = dcf_strmap_new(&s->tokens_by_hash)) != DCF_OK ||
+        (rc = dcf_strmap_new(&s->tokens_by_id)) != DCF_OK) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if ((rc = load_rules(s, err, errlen)) != DCF_OK)
+        goto fail;
+    if ((rc = dcf_engine_new(s->rules, NULL, &s->eng)) != DCF_OK) {
+        snprintf(err, errlen, "engine: %s", dcf_strerror(rc));
+        goto fail;
+    }
+    rc = dcf_store_open(&s->o.store, dcf_service_migrations, dcf_service_n_migrations, &s->st);
+    if (rc != DCF_OK) {
+        snprintf(err, errlen, "cannot open the store %s: %s", s->o.store.uri, dcf_strerror(rc));
+        goto fail;
+    }
+#define LOAD(sql, fn)                                                                              \
+    do {                                                                                           \
+        rc = dcf_store_read(s->st, sql, NULL, 0, fn, &l);                                          \
+        if (rc == DCF_OK)                                                                          \
+            rc = l.rc;                                                                             \
+        if (rc != DCF_OK) {                                                                        \
+            snprintf(err, errlen, "loading the store (%s): %s", #fn, dcf_strerror(rc));            \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+    LOAD("SELECT id, name, tag, created_at FROM parties ORDER BY tag", party_row);
+    LOAD("SELECT party, level, contact, updated_at FROM desks", desk_row);
+    LOAD("SELECT id, party, role, hash, revoked_at FROM tokens", token_row);
+    LOAD("SELECT party, MAX(seq) FROM events GROUP BY party", event_max_row);
+    LOAD("SELECT body FROM operations WHERE state IN ('planned', 'active') ORDER BY seq", op_row);
+#undef LOAD
+    {
+        int64_t v = 0;
+        dcf_store_read(s->st, "SELECT MAX(seq) FROM operations", NULL, 0, svc_int_row, &v);
+        s->op_seq = v;
+        v = 0;
+        dcf_store_read(s->st, "SELECT MAX(seq) FROM conflicts", NULL, 0, svc_int_row, &v);
+        s->conflict_seq = v;
+        v = 0;
+        dcf_store_read(s->st, "SELECT COUNT(*) FROM conflicts WHERE state <> 'resolved'", NULL, 0,
+                       svc_int_row, &v);
+        atomic_store(&s->open_conflicts, (size_t)v);
+    }
+    if ((rc = dcf_engine_add_bulk(s->eng, l.ops, l.n)) != DCF_OK) {
+        snprintf(err, errlen, "loading %zu operations into the engine: %s", l.n, dcf_strerror(rc));
+        goto fail;
+    }
+    free(l.ops);
+    *out = s;
+    return DCF_OK;
+fail:
+    for (size_t i = 0; i < l.n; i++)
+        dcf_operation_free(l.ops[i]);
+    free(l.ops);
+    dcf_service_close(s);
+    return rc;
+fail_early:
+    if (s != NULL && locks)
+        dcf_service_close(s);
+    else
+        free(s);
+    snprintf(err, errlen, "out of memory");
+    return DCF_ENOMEM;
+}
+
+void dcf_service_close(dcf_service_t *s) {
+    if (s == NULL)
+        return;
+    dcf_store_close(s->st);
+    for (size_t i = 0; i < s->n_readers; i++)
+        dcf_engine_reader_free(s->readers[i]);
+    dcf_engine_free(s->eng);
+    dcf_rules_free(s->rules);
+    for (size_t i = 0; i < s->n_parties; i++) {
+        json_decref(s->party_list[i]->desks);
+        free(s->party_list[i]);
+    }
+    free(s->party_list);
+    for (size_t i = 0; i < s->n_tokens; i++)
+        free(s->token_list[i]);
+    free(s->token_list);
+    dcf_strmap_free(s->parties);
+    dcf_strmap_free(s->tokens_by_hash);
+    dcf_strmap_free(s->tokens_by_id);
+    pthread_rwlock_destroy(&s->eng_lock);
+    pthread_mutex_destroy(&s->readers_lock);
+    pthread_mutex_destroy(&s->cache_lock);
+    free(s);
+}
+
+size_t dcf_service_live_operations(dcf_service_t *s) {
+    pthread_rwlock_rdlock(&s->eng_lock);
+    size_t n = dcf_engine_count(s->eng);
+    pthread_rwlock_unlock(&s->eng_lock);
+    return n;
+}
+
+size_t dcf_service_open_conflicts(dcf_service_t *s) {
+    return atomic_load(&s->open_conflicts);
+}
+
+void dcf_service_store_stats(dcf_service_t *s, dcf_store_stats_t *out) {
+    dcf_store_stats(s->st, out);
+}

@@ -1,0 +1,172 @@
+/*
+ * service_int.h -- what the service's files share: the service struct, the
+ * in-memory caches and the helpers every write uses.
+ *
+ * LOCKS.  `eng_lock` (rwlock) guards the engine: shared for checks through
+ * readers, exclusive for add/remove (only ever on the store's writer
+ * thread, so the writer may read the engine without taking it).
+ * `cache_lock` (mutex) guards parties, tokens and the per-party rate
+ * buckets.  Never hold both; never hold either across a store call.
+ * Fields marked "writer" are touched only on the store's writer thread.
+ */
+#ifndef DCF_SERVICE_INT_H
+#define DCF_SERVICE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "deconflict/engine.h"
+#include "deconflict/service.h"
+
+#define SVC_READERS_MAX 64 /* engine readers kept for reuse */
+#define SVC_HASH_HEX    65 /* 32-byte hash as hex, with NUL */
+#define SVC_BODY_MAX    (16u << 20)
+
+typedef struct {
+    char id[DCF_PARTY_MAX + 1];
+    char name[DCF_PARTY_NAME_MAX + 1];
+    uint64_t tag; /* small number, 1.. (event stream grouping) */
+    dcf_time_t created_at;
+    json_t *desks;       /* {"duty": {...}, "senior": {...}} (owned) */
+    int64_t event_seq;   /* writer: last event id used */
+    double check_tokens; /* check-rate bucket (cache_lock) */
+    dcf_time_t check_at;
+} svc_party_t;
+
+typedef struct {
+    char id[DCF_TOKEN_ID_MAX + 1];
+    char hash[SVC_HASH_HEX];
+    char party[DCF_PARTY_MAX + 1];
+    dcf_role_t role;
+    bool revoked;
+} svc_token_t;
+
+/* Parties that got events in a write, to wake after commit. */
+#define SVC_NOTIFY_MAX 16
+typedef struct {
+    uint64_t tags[SVC_NOTIFY_MAX];
+    size_t n;
+    bool all; /* more than fit: wake everyone */
+} svc_notify_t;
+
+struct dcf_service_s {
+    dcf_service_opts_t o;
+    dcf_store_t *st;
+    dcf_rules_t *rules;
+    dcf_engine_t *eng;
+    pthread_rwlock_t eng_lock;
+
+    pthread_mutex_t readers_lock;
+    dcf_engine_reader_t *readers[SVC_READERS_MAX];
+    size_t n_readers;
+
+    pthread_mutex_t cache_lock;
+    dcf_strmap_t *parties; /* id -> svc_party_t* */
+    svc_party_t **party_list;
+    size_t n_parties;
+    dcf_strmap_t *tokens_by_hash; /* hash -> svc_token_t* */
+    dcf_strmap_t *tokens_by_id;   /* id -> svc_token_t* */
+    svc_token_t **token_list;
+    size_t n_tokens, cap_tokens;
+
+    int64_t op_seq;       /* writer */
+    int64_t conflict_seq; /* writer */
+    atomic_size_t open_conflicts;
+};
+
+/* ------------------------------------------------------------ helpers -- */
+
+/* Fill p (type static, title formatted) and return rc. */
+int svc_fail(dcf_problem_t *p, int rc, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A validation problem with one {pointer, rule}. */
+int svc_invalid(dcf_problem_t *p, const char *title, const char *pointer, const char *rule);
+/* Parse a request body as a JSON object with the depth limit; on error fill
+ * p ("malformed-json" or "validation") and return non-zero. */
+int svc_parse_body(dcf_service_t *s, const char *body, size_t len, json_t **out, dcf_problem_t *p);
+/* Reject members of obj not in `allowed` (NULL-terminated); pointer prefix "". */
+int svc_only_members(json_t *obj, const char *const *allowed, const char *title, dcf_problem_t *p);
+
+/* prefix + 22 base64url characters of 128 random bits. */
+void svc_random_id(const char *prefix, char *out, size_t len);
+/* RFC 3339 of t as a new JSON string (null for t == 0 when nullable). */
+json_t *svc_time_json(dcf_time_t t);
+
+/* Internal errors from the store or memory: type "internal". */
+int svc_internal(dcf_problem_t *p, int rc);
+
+/* Party by id under cache_lock (copy out); DCF_ENOENT when absent. */
+int svc_party_copy(dcf_service_t *s, const char *id, svc_party_t *out, json_t **duty_contact);
+/* writer: next event id for a party and the insert; adds the party to n. */
+int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const char *type,
+                  json_t *data, dcf_time_t at, svc_notify_t *n);
+void svc_notify(dcf_service_t *s, const svc_notify_t *n);
+
+/* A new token secret and its hash. */
+void svc_token_secret(char secret[DCF_TOKEN_LEN + 1], char hash[SVC_HASH_HEX]);
+/* Add to the caches (under cache_lock, or before other threads exist). */
+int svc_cache_party(dcf_service_t *s, const char *id, const char *name, uint64_t tag,
+                    dcf_time_t created, svc_party_t **out);
+int svc_cache_token(dcf_service_t *s, const char *id, const char *hash, const char *party,
+                    dcf_role_t role, bool revoked);
+/* Copy a text column into a bounded NUL-terminated buffer. */
+void svc_text_copy(char *dst, size_t cap, const dcf_store_val_t *v);
+/* Row callback storing column 0 as int64 (0 for NULL) into *(int64_t *)arg. */
+int svc_int_row(void *arg, const dcf_store_val_t *c, size_t nc);
+
+/* Borrow / return a per-thread engine reader. */
+dcf_engine_reader_t *svc_reader_get(dcf_service_t *s);
+void svc_reader_put(dcf_service_t *s, dcf_engine_reader_t *r);
+
+/* ETag text of a version: "\"<v>\"". */
+void svc_etag(int64_t version, char *out);
+
+/* Stop the process: a committed-in-memory change failed to become durable. */
+_Noreturn void svc_fail_stop(int rc);
+
+/* ---------------------------------------------------------- conflicts -- */
+
+/* One conflict as the writer found it, copied out of the engine. */
+typedef struct {
+    char other_id[DCF_ID_MAX + 1];
+    char other_party[DCF_PARTY_MAX + 1];
+    dcf_sep_t sep;
+    dcf_overlap_t overlap;
+    json_t *other_side;  /* {kind, priority, disclosure, exigent, exigent_reason} */
+    json_t *other_model; /* the other operation's model JSON when it discloses "full" */
+} svc_found_t;
+
+typedef struct {
+    svc_found_t *v;
+    size_t n, cap;
+} svc_found_list_t;
+
+void svc_found_clear(svc_found_list_t *l);
+/* The side summary of an operation kept on a conflict row. */
+json_t *svc_side_json(const dcf_operation_t *op);
+/* Run the engine for op and collect its conflicts (writer: no lock; other
+ * threads: pass a reader). */
+int svc_find_conflicts(dcf_service_t *s, dcf_engine_reader_t *rd, const dcf_operation_t *op,
+                       svc_found_list_t *out);
+
+/* writer: make the stored conflicts of operation `op` (stored in row
+ * `op_body`) match `found`: open new ones, reopen or update changed ones,
+ * resolve the rest.  With found == NULL, resolve all (completion,
+ * cancellation).  Appends the views of its unresolved conflicts for the
+ * operation's party to `views` when non-NULL. */
+int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op,
+                       const svc_found_list_t *found, dcf_time_t now, json_t *own_resource,
+                       json_t *views, svc_notify_t *n);
+
+/* The view of a proposed operation's conflict for a check (no ids). */
+json_t *svc_check_view(dcf_service_t *s, const svc_found_t *f);
+
+/* Render a stored operation row as its resource. */
+json_t *svc_op_resource(const char *body, size_t len, int64_t version, const char *state,
+                        dcf_time_t created, dcf_time_t updated);
+
+extern const dcf_store_migration_t dcf_service_migrations[];
+extern const size_t dcf_service_n_migrations;
+
+#endif /* DCF_SERVICE_INT_H */

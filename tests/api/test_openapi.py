@@ -1,0 +1,138 @@
+"""test_openapi.py -- GET /v1/openapi.json (docs/api.md): valid JSON,
+OpenAPI 3.1.x, and its paths are exactly the routes docs/api.md lists
+(written out below); every documented method+path answers something other
+than 404 when called with real ids and a token of a role that may use it."""
+
+import re
+
+import pytest
+
+import dcf_helpers as H
+
+# Every route docs/api.md names, by method and path ({...} = a parameter).
+ROUTES = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/parties"),
+    ("GET", "/v1/parties"),
+    ("GET", "/v1/parties/{}"),
+    ("PUT", "/v1/parties/{}/desks/{}"),
+    ("POST", "/v1/parties/{}/tokens"),
+    ("GET", "/v1/parties/{}/tokens"),
+    ("POST", "/v1/tokens"),
+    ("DELETE", "/v1/tokens/{}"),
+    ("GET", "/v1/whoami"),
+    ("POST", "/v1/operations"),
+    ("GET", "/v1/operations"),
+    ("GET", "/v1/operations/{}"),
+    ("PUT", "/v1/operations/{}"),
+    ("POST", "/v1/operations/{}/activate"),
+    ("POST", "/v1/operations/{}/complete"),
+    ("POST", "/v1/operations/{}/cancel"),
+    ("POST", "/v1/operations/check"),
+    ("GET", "/v1/conflicts"),
+    ("GET", "/v1/conflicts/{}"),
+    ("POST", "/v1/conflicts/{}/acknowledge"),
+    ("POST", "/v1/conflicts/{}/accept"),
+    ("GET", "/v1/events"),
+}
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def _norm(path):
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+@pytest.fixture(scope="module")
+def spec(server):
+    r = server.get("/v1/openapi.json")
+    return H.expect_json(r, 200)
+
+
+def test_openapi_is_3_1(spec):
+    assert re.fullmatch(r"3\.1\.\d+", str(spec.get("openapi"))), spec.get("openapi")
+    assert isinstance(spec.get("info"), dict) and spec["info"].get("title") and spec["info"].get("version")
+    assert isinstance(spec.get("paths"), dict) and spec["paths"]
+
+
+def test_openapi_needs_no_token(server):
+    H.expect_json(server.get("/v1/openapi.json"), 200)
+
+
+def _spec_routes(spec):
+    out = set()
+    for path, item in spec["paths"].items():
+        for m in item:
+            if m.lower() in METHODS:
+                out.add((m.upper(), _norm(path)))
+    return out
+
+
+def test_openapi_paths_are_the_documented_routes(spec):
+    have = _spec_routes(spec)
+    missing = sorted(ROUTES - have)
+    extra = sorted(have - ROUTES)
+    assert not missing, "routes in docs/api.md but not in openapi.json: %r" % missing
+    assert not extra, "routes in openapi.json but not in docs/api.md: %r" % extra
+
+
+def test_openapi_parameters_declared(spec):
+    for path, item in spec["paths"].items():
+        names = re.findall(r"\{([^}]*)\}", path)
+        for m, op in item.items():
+            if m.lower() not in METHODS:
+                continue
+            params = list(op.get("parameters", [])) + list(item.get("parameters", []))
+            declared = set()
+            for prm in params:
+                if "$ref" in prm:
+                    ref = prm["$ref"].split("/")[-1]
+                    prm = spec.get("components", {}).get("parameters", {}).get(ref, {})
+                if prm.get("in") == "path":
+                    declared.add(prm.get("name"))
+            assert set(names) <= declared, "%s %s: path parameters %r, declared %r" % (m, path, names, declared)
+            assert op.get("responses"), "%s %s has no responses" % (m, path)
+
+
+@pytest.fixture(scope="module")
+def objects(server):
+    blue = server.party()
+    red = server.party(("planner",))
+    op = server.post_op(blue.tok["planner"], H.op_body(H.area()))
+    _, _, cf = server.make_conflict(red.tok["planner"], blue.tok["planner"])
+    return blue, op, cf
+
+
+def test_every_spec_route_answers(server, spec, objects):
+    blue, op, cf = objects
+    admin_only = {"/v1/parties", "/v1/tokens"}
+    for path, item in spec["paths"].items():
+        for m in item:
+            if m.lower() not in METHODS:
+                continue
+            method = m.upper()
+            norm = _norm(path)
+            concrete = norm
+            for value in (blue.id, "duty") if norm.startswith("/v1/parties/{}") else ():
+                concrete = concrete.replace("{}", value, 1)
+            if norm.startswith("/v1/operations/{}"):
+                concrete = concrete.replace("{}", op["id"])
+            if norm.startswith("/v1/conflicts/{}"):
+                concrete = concrete.replace("{}", cf["id"])
+            if norm == "/v1/tokens/{}":
+                t = server.create_token(blue.id, "viewer", "openapi")
+                concrete = "/v1/tokens/" + t["id"]
+            tok = server.admin if (norm in admin_only or norm.startswith("/v1/parties")
+                                   or norm.startswith("/v1/tokens")) else blue.tok["party-admin"]
+            if norm == "/v1/events":
+                with server.events(tok) as st:
+                    assert st.status == 200, (method, path, st.status)
+                continue
+            headers = {"If-Match": '"%d"' % op["version"]} if method == "PUT" else None
+            body = {} if method in ("POST", "PUT") else server._NO
+            r = server.req(method, concrete, tok, body, headers=headers)
+            assert r.status_code != 404 and r.status_code != 405, "%s %s (%s):\n%s" % (
+                method, path, concrete, H.describe(r))
+            assert r.status_code < 500, H.describe(r)
