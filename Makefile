@@ -1,6 +1,8 @@
 # deconflict -- the two quick-start commands and their helpers.
 #
-#   make run     set up, build, and run deconflict on the bundled example
+#   make run     set up, build, create a fresh demo store (parties blue and red,
+#                their tokens, operations with a conflict) and serve it on
+#                127.0.0.1:8080 until Ctrl-C
 #   make check   set up, build, and run every test (plain, then ASan+UBSan,
 #                then a bounded fuzzing pass and the format check)
 #   make bench   build and run the engine benchmark (not part of check)
@@ -34,9 +36,14 @@ build-fuzz: bootstrap
 	@CC=clang $(CMAKE) -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDCF_FUZZ=ON -DDCF_BENCH=OFF >/dev/null
 	@$(MAKE) --no-print-directory -C build-fuzz -j$(JOBS)
 
+DEMO_DB ?= demo.db
+LISTEN  ?= 127.0.0.1:8080
+
 run: build
-	./$(BUILD)/deconflict check --rules examples/rules.json examples/syria-air.json; \
-	  rc=$$?; echo "(deconflict check exited $$rc: 0 no conflict, 1 conflicts, 2 bad input)"
+	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	@./$(BUILD)/deconflict init --db $(DEMO_DB) --rules examples/rules.json --demo
+	@echo "API and console: http://$(LISTEN)/  (docs/api.md; Ctrl-C stops)"
+	./$(BUILD)/deconflict serve --db $(DEMO_DB) --rules examples/rules.json --listen $(LISTEN)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -465,7 +465,7 @@ static void h_desk_set(void *app, dcf_http_req_t *r) {
     if (!query_only(r, NO_QUERY))
         return;
     int rc = dcf_party_set_desk(s, &who, dcf_http_req_param(r, "id"),
-                                 dcf_http_req_param(r, "level"), body, len, &out, &p);
+                                dcf_http_req_param(r, "level"), body, len, &out, &p);
     finish(r, rc, 200, out, &p);
 }
 
@@ -551,8 +551,8 @@ static void h_op_update(void *app, dcf_http_req_t *r) {
     const char *body = body_of(r, &len);
     if (!query_only(r, NO_QUERY))
         return;
-    int rc = dcf_op_update(s, &who, dcf_http_req_param(r, "id"),
-                            dcf_http_req_header(r, "If-Match"), body, len, &out, etag, &p);
+    int rc = dcf_op_update(s, &who, dcf_http_req_param(r, "id"), dcf_http_req_header(r, "If-Match"),
+                           body, len, &out, etag, &p);
     reply_op(r, rc, 200, out, etag, &p);
 }
 
@@ -564,7 +564,7 @@ static void transition(void *app, dcf_http_req_t *r, dcf_op_state_t to) {
     if (!query_only(r, NO_QUERY))
         return;
     int rc = dcf_op_transition(s, &who, dcf_http_req_param(r, "id"), to,
-                                dcf_http_req_header(r, "If-Match"), &out, etag, &p);
+                               dcf_http_req_header(r, "If-Match"), &out, etag, &p);
     reply_op(r, rc, 200, out, etag, &p);
 }
 
@@ -820,7 +820,8 @@ static void h_events(void *app, dcf_http_req_t *r) {
     /* Without a resume point the stream starts at the newest event. */
     e->cursor = after >= 0 ? after : dcf_event_last(s, &who);
     e->last_sent = dcf_time_now();
-    sse_append(e, "retry: 3000\n: connected\n\n", 26);
+    static const char HELLO[] = "retry: 3000\n: connected\n\n";
+    sse_append(e, HELLO, sizeof HELLO - 1);
     dcf_http_reply_stream(r, who.party_tag, &SSE_OPS, e);
 }
 

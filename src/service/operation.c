@@ -491,9 +491,10 @@ static void opw_clear(opw_t *w) {
 
 /* The response body: resource plus "conflicts" when there are views. */
 static json_t *opw_body(opw_t *w) {
-    json_t *r = w->resource;
-    w->resource = NULL;
-    if (w->views != NULL) {
+    /* A shallow copy: the views hold the resource itself, so adding them
+     * to it would make a cycle. */
+    json_t *r = json_copy(w->resource);
+    if (r != NULL && w->views != NULL) {
         json_object_set_new(r, "conflicts", w->views);
         w->views = NULL;
     }

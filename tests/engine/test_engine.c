@@ -8,8 +8,12 @@
  * is compared with a brute-force scan: every live operation of another party,
  * every volume pair, the exact test under dcf_rules_effective.  Any missing or
  * extra conflict fails.  dcf_engine_all_conflicts is compared the same way on
- * the final population.
+ * the final population.  Then several threads check concurrently through
+ * their own dcf_engine_reader_t and must give exactly the single-threaded
+ * answers, first on a still population and then while a writer replaces
+ * operations under a reader-writer lock (as the server does).
  */
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "deconflict/engine.h"
@@ -237,7 +241,136 @@ static void test_engine_vs_brute_force(void) {
     dcf_rules_free(rules);
 }
 
+/* ------------------------------------------------- concurrent readers -- */
+
+#define R_POP     400
+#define R_PROBES  300
+#define R_THREADS 4
+
+typedef struct {
+    dcf_engine_t *e;
+    pthread_rwlock_t *lock; /* NULL: the population does not change */
+    dcf_operation_t **probes;
+    found_t *expect; /* per probe, when lock == NULL */
+    long mismatches, checks;
+} rthread_t;
+
+static bool same_found(const found_t *a, const found_t *b) {
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!found_has(b, a->ids[i]))
+            return false;
+    return true;
+}
+
+static void *reader_main(void *arg) {
+    rthread_t *t = arg;
+    dcf_engine_reader_t *rd = NULL;
+    if (dcf_engine_reader_new(t->e, &rd) != DCF_OK) {
+        t->mismatches = -1;
+        return NULL;
+    }
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < R_PROBES; i++) {
+            found_t f = {.n = 0};
+            if (t->lock)
+                pthread_rwlock_rdlock(t->lock);
+            int rc = dcf_engine_reader_check(rd, t->probes[i], collect, &f);
+            /* Ids point into the engine: compare while still locked. */
+            bool ok = rc == DCF_OK && (t->lock != NULL || same_found(&f, &t->expect[i]));
+            if (t->lock)
+                pthread_rwlock_unlock(t->lock);
+            t->checks++;
+            if (!ok)
+                t->mismatches++;
+        }
+    dcf_engine_reader_free(rd);
+    return NULL;
+}
+
+static void test_readers_concurrent(void) {
+    dcf_sep_t def = {.horizontal_m = 800, .vertical_m = 150, .time_us = 60 * DCF_USEC_PER_SEC};
+    dcf_rules_t *rules = NULL;
+    dcf_engine_t *e = NULL;
+    dcf_operation_t *live[R_POP], *probes[R_PROBES];
+    static found_t expect[R_PROBES];
+    pthread_rwlock_t lock;
+    pthread_t th[R_THREADS];
+    rthread_t args[R_THREADS];
+    long total = 0;
+
+    CHECK_INT(dcf_rules_new(&def, &rules), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &e), DCF_OK);
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < R_POP; i++) {
+        while ((live[i] = random_op()) == NULL)
+            ;
+        CHECK_INT(dcf_engine_add(e, live[i]), DCF_OK);
+    }
+    for (size_t i = 0; i < R_PROBES; i++) {
+        while ((probes[i] = random_op()) == NULL)
+            ;
+        expect[i].n = 0;
+        CHECK_INT(dcf_engine_check(e, probes[i], collect, &expect[i]), DCF_OK);
+        total += (long)expect[i].n;
+    }
+    CHECK_MSG(total > R_PROBES, "the population should conflict often (%ld)", total);
+
+    /* Still population: every thread must match the single-threaded answer. */
+    for (int t = 0; t < R_THREADS; t++) {
+        args[t] = (rthread_t){.e = e, .probes = probes, .expect = expect};
+        pthread_create(&th[t], NULL, reader_main, &args[t]);
+    }
+    for (int t = 0; t < R_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_MSG(args[t].mismatches == 0, "reader %d: %ld of %ld answers differ", t,
+                  args[t].mismatches, args[t].checks);
+    }
+
+    /* A writer replacing operations under the lock while readers check. */
+    pthread_rwlock_init(&lock, NULL);
+    for (int t = 0; t < R_THREADS; t++) {
+        args[t] = (rthread_t){.e = e, .lock = &lock, .probes = probes};
+        pthread_create(&th[t], NULL, reader_main, &args[t]);
+    }
+    for (int k = 0; k < 2000; k++) {
+        size_t i = rnd() % R_POP;
+        dcf_operation_t *op = random_op();
+        if (op == NULL)
+            continue;
+        snprintf(op->id, sizeof op->id, "%s", live[i]->id);
+        pthread_rwlock_wrlock(&lock);
+        CHECK_INT(dcf_engine_remove(e, live[i]->id), DCF_OK);
+        CHECK_INT(dcf_engine_add(e, op), DCF_OK);
+        pthread_rwlock_unlock(&lock);
+        live[i] = op;
+    }
+    for (int t = 0; t < R_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_MSG(args[t].mismatches == 0, "reader %d failed %ld checks under mutation", t,
+                  args[t].mismatches);
+    }
+    /* After the writer: readers agree with the engine's own answer again. */
+    dcf_engine_reader_t *rd = NULL;
+    CHECK_INT(dcf_engine_reader_new(e, &rd), DCF_OK);
+    for (size_t i = 0; rd != NULL && i < R_PROBES; i++) {
+        found_t a = {.n = 0}, b = {.n = 0};
+        CHECK_INT(dcf_engine_check(e, probes[i], collect, &a), DCF_OK);
+        CHECK_INT(dcf_engine_reader_check(rd, probes[i], collect, &b), DCF_OK);
+        CHECK(same_found(&a, &b));
+    }
+    dcf_engine_reader_free(rd);
+    pthread_rwlock_destroy(&lock);
+    for (size_t i = 0; i < R_PROBES; i++)
+        dcf_operation_free(probes[i]);
+    dcf_engine_free(e);
+    dcf_rules_free(rules);
+}
+
 int main(void) {
     RUN(test_engine_vs_brute_force);
+    RUN(test_readers_concurrent);
     TEST_DONE();
 }

@@ -409,7 +409,7 @@ static size_t n_seen;
 
 static void remember(const resp_t *r) {
     if (n_seen < sizeof(seen) / sizeof(seen[0]) && is_hex16(r->reqid)) {
-        snprintf(seen[n_seen].id, sizeof(seen[n_seen].id), "%s", r->reqid);
+        memcpy(seen[n_seen].id, r->reqid, sizeof(seen[n_seen].id)); /* 16 hex + NUL */
         seen[n_seen++].status = r->status;
     }
 }
@@ -841,7 +841,7 @@ static void test_metrics(void) {
     size_t series = 0;
     for (const char *p = text; (p = strstr(p, "\ndcf_http_requests_total{")) != NULL; p++)
         series++;
-    CHECK_INT(series, 8);
+    CHECK_INT(series, 7);
     /* every histogram's buckets are cumulative and end at its count */
     int le_lines = 0;
     for (const char *p = text; (p = strstr(p, "le=\"")) != NULL; p++)
