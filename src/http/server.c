@@ -512,6 +512,9 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
 
     struct MHD_OptionItem o[16];
     size_t n = 0;
+    if (h->opts.log != NULL) /* first, so that every message goes to the log */
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)dcf__http_log_mhd,
+                                         h};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, h->opts.max_connections, NULL};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, NULL};
@@ -521,9 +524,6 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity,
                                      NULL};
-    if (h->opts.log != NULL)
-        o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)dcf__http_log_mhd,
-                                         h};
     if (h->tls) {
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key_pem};
         o[n++] =
