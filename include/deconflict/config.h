@@ -16,7 +16,9 @@
  * DECONFLICT_THREADS", "config.json: threads") and the rule broken.
  *
  * Everything is validated before anything is written: on error the target
- * struct holds exactly the defaults.
+ * struct holds exactly the defaults.  (A broken table itself -- duplicate
+ * flag, default out of bounds -- is reported as "option table: ..." and
+ * leaves the target untouched.)
  */
 #ifndef DECONFLICT_CONFIG_H
 #define DECONFLICT_CONFIG_H
@@ -73,7 +75,10 @@ int dcf_config_parse(const dcf_config_opt_t *opts, size_t n, void *target, int a
 /* Print one block per option: flag, type and bounds, env, key, default, help. */
 void dcf_config_help(const dcf_config_opt_t *opts, size_t n, FILE *out);
 
-/* Write the effective configuration as a JSON object (key: value) to out. */
+/* Write the effective configuration as a JSON object (key: value) to out,
+ * in the form dcf_config_parse reads back as a config file: durations as
+ * text ("90m"), enums by name.  Options without a key, and the config-file
+ * option itself, are left out.  DCF_EIO on a write error. */
 int dcf_config_dump(const dcf_config_opt_t *opts, size_t n, const void *target, FILE *out);
 
 #ifdef __cplusplus

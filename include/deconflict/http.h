@@ -111,7 +111,8 @@ const char *dcf_http_req_query(const dcf_http_req_t *r, const char *name);
 /* Calls cb for every query argument; used to reject unknown ones. */
 void dcf_http_req_query_each(const dcf_http_req_t *r,
                              void (*cb)(void *arg, const char *key, const char *value), void *arg);
-/* A request header (case-insensitive name), or NULL. */
+/* A request header (case-insensitive name), or NULL (also when the value
+ * is longer than DCF_HTTP_HEADER_MAX). */
 const char *dcf_http_req_header(const dcf_http_req_t *r, const char *name);
 /* The body (NUL-terminated for convenience; may hold NULs itself). */
 const char *dcf_http_req_body(const dcf_http_req_t *r, size_t *len);
@@ -161,7 +162,8 @@ typedef struct {
 /* Reply 200 text/event-stream (Cache-Control: no-cache) whose body comes
  * from ops; `tag` groups streams for dcf_http_stream_wake (the app uses its
  * party number; must be non-zero).  On failure (limit, memory) replies 503
- * itself and calls ops->close(arg). */
+ * itself and calls ops->close(arg).  The limit: at most 3/4 of
+ * max_connections may be streams, so ordinary requests always find room. */
 void dcf_http_reply_stream(dcf_http_req_t *r, uint64_t tag, const dcf_http_stream_ops_t *ops,
                            void *arg);
 /* Resume every suspended stream with this tag (0: every stream), so their

@@ -126,9 +126,10 @@ static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
     if (p->extra != NULL) {
         /* Extra members (e.g. the refused conflicts) ride in "errors"'s
          * sibling: the HTTP layer's problem has no slot, so send our own. */
-        json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "", "title", p->title,
-                                 "status", (int)problem_status(type), "instance",
-                                 dcf_http_req_path(r), "request_id", dcf_http_req_id(r));
+        json_t *body =
+            json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "type", "", "title", p->title, "detail",
+                      p->title, "status", (int)problem_status(type), "instance",
+                      dcf_http_req_path(r), "request_id", dcf_http_req_id(r));
         char uri[128];
         snprintf(uri, sizeof uri, "https://deconflict.dev/problems/%s", type);
         json_object_set_new(body, "type", json_string(uri));
@@ -141,7 +142,20 @@ static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
                        text ? strlen(text) : 0);
         free(text);
     } else {
-        dcf_http_reply_problem(r, problem_status(type), type, p->title, NULL, errors);
+        /* detail: the first broken rule in words, or the title again. */
+        char detail[DCF_PROBLEM_TEXT + 200];
+        json_t *e0 = json_array_get(errors, 0);
+        size_t ne = json_array_size(errors);
+        if (e0 != NULL)
+            snprintf(detail, sizeof detail, "%s: %s%s",
+                     json_string_value(json_object_get(e0, "pointer"))[0]
+                         ? json_string_value(json_object_get(e0, "pointer"))
+                         : "(the body)",
+                     json_string_value(json_object_get(e0, "rule")),
+                     ne > 1 ? " (and more; see errors)" : "");
+        else
+            snprintf(detail, sizeof detail, "%s", p->title);
+        dcf_http_reply_problem(r, problem_status(type), type, p->title, detail, errors);
     }
     dcf_problem_clear(p);
 }
@@ -149,9 +163,14 @@ static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
 static void reply_simple(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
                          const char *pointer, const char *rule) {
     json_t *errors = NULL;
-    if (pointer != NULL)
+    char detail[512];
+    if (pointer != NULL) {
         errors = json_pack("[{s:s, s:s}]", "pointer", pointer, "rule", rule);
-    dcf_http_reply_problem(r, status, type, title, NULL, errors);
+        snprintf(detail, sizeof detail, "%s: %s", pointer, rule);
+    } else {
+        snprintf(detail, sizeof detail, "%s", title);
+    }
+    dcf_http_reply_problem(r, status, type, title, detail, errors);
 }
 
 /* -------------------------------------------------------------- access -- */
@@ -626,7 +645,7 @@ static void h_op_list(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     dcf_op_query_t q = {0};
     json_t *out = NULL;
-    int64_t limit = 100, cursor = 0;
+    int64_t limit = a->o.page_max < 100 ? a->o.page_max : 100, cursor = 0;
     if (!query_only(r, Q) || !query_states(r, op_state_bit, &q.states) ||
         !query_time(r, "from", &q.has_from, &q.from) || !query_time(r, "to", &q.has_to, &q.to) ||
         !query_int(r, "limit", 1, a->o.page_max, &limit) ||
@@ -674,7 +693,7 @@ static void h_conflict_list(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     unsigned states = 0;
-    int64_t limit = 100, cursor = 0;
+    int64_t limit = a->o.page_max < 100 ? a->o.page_max : 100, cursor = 0;
     if (!query_only(r, Q) || !query_states(r, dcf_conflict_state_bit, &states) ||
         !query_int(r, "limit", 1, a->o.page_max, &limit) ||
         !query_int(r, "cursor", 0, INT64_MAX, &cursor))

@@ -19,7 +19,12 @@
  * minimum 1").  An option table that is itself wrong (duplicate flag,
  * default out of bounds, ...) is reported as "option table: ...".
  *
- * All functions are pure over their arguments and thread-safe.  Callers:
+ * LIMITS.  At most OPTS_MAX options; flags, env names and keys under
+ * FLAG_MAX bytes; string values under DCF_CONFIG_VALUE_MAX; config files up
+ * to DCF_CONFIG_FILE_MAX bytes.  Unknown flags and keys within edit
+ * distance 2 of a known one get a "did you mean" hint.
+ *
+ * No global state; every function may run on any thread.  Callers:
  * the program's commands (serve, ...), tests.
  */
 #include <errno.h>
@@ -246,8 +251,8 @@ static int parse_text(const dcf_config_opt_t *o, const char *text, const char *s
         return DCF_OK;
     case DCF_CONFIG_DURATION:
         if (!parse_duration_s(text, &d))
-            return fail(err, errlen,
-                        "%s: \"%.64s\" is not a duration (examples: 30s, 15m, 2h)", src, text);
+            return fail(err, errlen, "%s: \"%.64s\" is not a duration (examples: 30s, 15m, 2h)",
+                        src, text);
         if ((rc = check_bounds(o, d, text, src, err, errlen)) != DCF_OK)
             return rc;
         if (fabs(d) * 1e6 >= 9.2e18)
@@ -495,8 +500,7 @@ static int scan_argv(const dcf_config_opt_t *opts, size_t n, int argc, char *con
             if (strlen(opts[k].flag) == len && strncmp(opts[k].flag, a, len) == 0)
                 break;
         if (k == n) {
-            snprintf(name, sizeof(name), "%.*s", (int)(len < FLAG_MAX - 1 ? len : FLAG_MAX - 1),
-                     a);
+            snprintf(name, sizeof(name), "%.*s", (int)(len < FLAG_MAX - 1 ? len : FLAG_MAX - 1), a);
             hint = closest(opts, n, name, false);
             if (hint != NULL)
                 return fail(err, errlen, "--%s: unknown option (did you mean --%s?)", name, hint);
@@ -524,8 +528,8 @@ static const char *env_lookup(char *const *envp, const char *name) {
     return NULL;
 }
 
-static int apply_file(const dcf_config_opt_t *opts, size_t n, const char *path, val_t *v,
-                      char *err, size_t errlen) {
+static int apply_file(const dcf_config_opt_t *opts, size_t n, const char *path, val_t *v, char *err,
+                      size_t errlen) {
     FILE *f = NULL;
     char *buf = NULL, src[SOURCE_MAX];
     size_t len;

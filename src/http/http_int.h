@@ -63,7 +63,7 @@ typedef struct {
 
 /* The router's verdict for one request. */
 typedef struct {
-    int route;    /* index of the matched route, or -1 */
+    int route;       /* index of the matched route, or -1 */
     unsigned status; /* 0 = matched; 404 or 405 otherwise */
     char allow[128]; /* for 405: "GET, POST" */
     size_t n_params;
@@ -142,16 +142,16 @@ struct dcf_http_req_s {
     char *body; /* NUL-terminated */
     size_t body_len, body_cap;
     uint64_t bytes_in;
-    bool body_too_large;
+    bool body_too_large; /* over max_body: discarding, answer 413 */
+    bool body_oom;       /* out of memory: discarding, answer 500 */
 
     dcf__http_kv_t headers[DCF__HTTP_RESP_HEADERS_MAX];
     size_t n_headers;
     dcf__http_kv_t log[DCF_HTTP_LOG_FIELDS];
     size_t n_log;
 
-    bool in_handler; /* the route's handler is running */
-    bool replied;    /* a dcf_http_reply_* call was made */
-    bool queued;     /* the response went to libmicrohttpd */
+    bool replied; /* a dcf_http_reply_* call was made */
+    bool queued;  /* the response went to libmicrohttpd */
     unsigned status;
     struct MHD_Response *resp;
     uint64_t bytes_out;
@@ -171,8 +171,8 @@ bool dcf__http_add_headers(dcf_http_req_t *r, struct MHD_Response *resp);
 void dcf__http_log_request(dcf_http_t *h, dcf_http_req_t *r, enum MHD_RequestTerminationCode tc);
 /* Write {"level": level, "msg": msg, ...} with the request's id and route
  * when r is non-NULL. */
-void dcf__http_log_event(dcf_http_t *h, const char *level, const char *msg,
-                         const dcf_http_req_t *r, const char *detail);
+void dcf__http_log_event(dcf_http_t *h, const char *level, const char *msg, const dcf_http_req_t *r,
+                         const char *detail);
 /* json_string(s), or for invalid UTF-8 a string with bytes >= 0x80 as %HH. */
 json_t *dcf__http_json_str(const char *s);
 /* libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER. */

@@ -130,8 +130,8 @@ void dcf__http_log_request(dcf_http_t *h, dcf_http_req_t *r, enum MHD_RequestTer
     json_decref(o);
 }
 
-void dcf__http_log_event(dcf_http_t *h, const char *level, const char *msg,
-                         const dcf_http_req_t *r, const char *detail) {
+void dcf__http_log_event(dcf_http_t *h, const char *level, const char *msg, const dcf_http_req_t *r,
+                         const char *detail) {
     json_t *o;
 
     if (h->opts.log == NULL || (o = line_start(level, msg)) == NULL)

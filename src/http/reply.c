@@ -159,8 +159,8 @@ static bool claim_reply(dcf_http_req_t *r) {
 
 /* Build r->resp from bytes.  On failure r->resp stays NULL and finish()
  * answers 500. */
-static void respond(dcf_http_req_t *r, unsigned status, const char *content_type,
-                    const void *body, size_t len) {
+static void respond(dcf_http_req_t *r, unsigned status, const char *content_type, const void *body,
+                    size_t len) {
     struct MHD_Response *resp;
 
     if (status < 200 || status > 599) {
@@ -182,8 +182,8 @@ static void respond(dcf_http_req_t *r, unsigned status, const char *content_type
     r->bytes_out = len;
 }
 
-void dcf_http_reply(dcf_http_req_t *r, unsigned status, const char *content_type,
-                    const void *body, size_t len) {
+void dcf_http_reply(dcf_http_req_t *r, unsigned status, const char *content_type, const void *body,
+                    size_t len) {
     if (!claim_reply(r))
         return;
     respond(r, status, content_type, body, len);
@@ -213,8 +213,8 @@ void dcf_http_reply_json(dcf_http_req_t *r, unsigned status, struct json_t *body
     respond_json(r, status, "application/json", body);
 }
 
-void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type,
-                            const char *title, const char *detail, struct json_t *errors) {
+void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
+                            const char *detail, struct json_t *errors) {
     char uri[160];
     json_t *o;
 
@@ -224,10 +224,9 @@ void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type
     }
     snprintf(uri, sizeof(uri), PROBLEM_TYPE_PREFIX "%s", type ? type : "about-blank");
     o = json_object();
-    if (o == NULL ||
-        json_object_set_new(o, "type", json_string(uri)) != 0 ||
-        json_object_set_new(o, "title", dcf__http_json_str(title ? title : dcf__http_reason(status))) !=
-            0 ||
+    if (o == NULL || json_object_set_new(o, "type", json_string(uri)) != 0 ||
+        json_object_set_new(o, "title",
+                            dcf__http_json_str(title ? title : dcf__http_reason(status))) != 0 ||
         json_object_set_new(o, "status", json_integer(status)) != 0 ||
         (detail != NULL && json_object_set_new(o, "detail", dcf__http_json_str(detail)) != 0) ||
         json_object_set_new(o, "instance", dcf__http_json_str(r->path)) != 0 ||

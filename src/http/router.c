@@ -86,8 +86,8 @@ static bool same_shape(const dcf__http_croute_t *a, const dcf__http_croute_t *b)
     for (size_t i = 0; i < a->n_seg; i++) {
         if (a->seg[i].param != b->seg[i].param)
             return false;
-        if (!a->seg[i].param &&
-            (a->seg[i].len != b->seg[i].len || memcmp(a->seg[i].text, b->seg[i].text, a->seg[i].len)))
+        if (!a->seg[i].param && (a->seg[i].len != b->seg[i].len ||
+                                 memcmp(a->seg[i].text, b->seg[i].text, a->seg[i].len)))
             return false;
     }
     return true;

@@ -5,12 +5,15 @@
  * request, always on the same pool thread:
  *
  *   1st call   (headers read)  create the dcf_http_req_t (request id, clock,
- *              query arguments), then answer at once, without reading the
- *              body, when the path is too long (414), no route matches (404,
- *              405 + Allow), a JSON route gets another Content-Type (415) or
- *              Content-Length exceeds max_body (413).
- *   next calls (body bytes)    append to the body up to max_body; past it,
- *              count and discard (chunked uploads learn their size late).
+ *              query arguments), then answer without reading the body when
+ *              the path is too long (414), no route matches (404, 405 +
+ *              Allow), a JSON route gets another Content-Type (415) or
+ *              Content-Length exceeds max_body (413).  Such an answer is
+ *              queued at once when a body was announced (libmicrohttpd then
+ *              skips the body and closes), else on the last call.
+ *   next calls (body bytes)    append to the body up to max_body; past it
+ *              (or when memory runs out), count and discard: chunked uploads
+ *              reveal their size late.
  *   last call  (body complete) 413 if the body was too large, else run the
  *              route's handler, then queue whatever it replied (a 500
  *              problem if nothing).
@@ -270,8 +273,7 @@ static enum MHD_Result finish(dcf_http_req_t *r) {
         if (r->resp == NULL)
             return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
     }
-    dcf__http_metrics_record(h, r->match.route, r->method, r->status,
-                             dcf__http_elapsed_us(&r->t0));
+    dcf__http_metrics_record(h, r->match.route, r->method, r->status, dcf__http_elapsed_us(&r->t0));
     ret = MHD_queue_response(r->conn, r->status, r->resp);
     MHD_destroy_response(r->resp); /* libmicrohttpd holds its own reference */
     r->resp = NULL;
@@ -320,11 +322,21 @@ static bool answer_early(dcf_http_req_t *r, const char *url) {
     return false;
 }
 
+/* Does the request announce a body (RFC 9112 section 6.3)? */
+static bool has_body(struct MHD_Connection *conn) {
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+    return te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+}
+
 static void body_append(dcf_http_req_t *r, const char *data, size_t n) {
     size_t max = r->h->opts.max_body;
 
     r->bytes_in += n;
-    if (r->body_too_large)
+    if (r->body_too_large || r->body_oom)
         return;
     if (n > max - r->body_len) {
         r->body_too_large = true;
@@ -342,8 +354,8 @@ static void body_append(dcf_http_req_t *r, const char *data, size_t n) {
         if (cap > max + 1)
             cap = max + 1;
         grown = realloc(r->body, cap);
-        if (grown == NULL) { /* treated like an oversized body: never half a body */
-            r->body_too_large = true;
+        if (grown == NULL) { /* never half a body: discard the rest, answer 500 */
+            r->body_oom = true;
             free(r->body);
             r->body = NULL;
             r->body_len = r->body_cap = 0;
@@ -358,9 +370,8 @@ static void body_append(dcf_http_req_t *r, const char *data, size_t n) {
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
     dcf_http_t *h = cls;
     dcf_http_req_t *r = *con_cls;
     char detail[96];
@@ -371,10 +382,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (r == NULL)
             return MHD_NO; /* out of memory: close the connection */
         *con_cls = r;
-        return answer_early(r, url) ? finish(r) : MHD_YES;
+        /* An early answer to a request with a body goes out now, so the
+         * body is never read (libmicrohttpd then closes the connection);
+         * without a body it waits for the last call and keeps the
+         * connection alive. */
+        if (answer_early(r, url) && has_body(conn))
+            return finish(r);
+        return MHD_YES;
     }
     if (r->queued)
         return MHD_YES;
+    if (r->replied)
+        return finish(r); /* the early answer to a request without a body */
     if (*upload_data_size != 0) {
         body_append(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -385,9 +404,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         dcf__http_problem(r, 413, "payload-too-large", detail);
         return finish(r);
     }
-    r->in_handler = true;
+    if (r->body_oom) {
+        dcf__http_problem(r, 500, "internal", "out of memory reading the body");
+        return finish(r);
+    }
     h->routes[r->match.route].route->fn(h->opts.app, r);
-    r->in_handler = false;
     return finish(r);
 }
 
@@ -479,8 +500,9 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
     h->opts = *opts;
     if (h->opts.threads == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        h->opts.threads = cpus < 1 ? 1 : cpus > DCF_HTTP_THREADS_MAX ? DCF_HTTP_THREADS_MAX
-                                                                      : (unsigned)cpus;
+        h->opts.threads = cpus < 1                      ? 1
+                          : cpus > DCF_HTTP_THREADS_MAX ? DCF_HTTP_THREADS_MAX
+                                                        : (unsigned)cpus;
     }
     if (h->opts.max_connections == 0)
         h->opts.max_connections = 1024;
@@ -513,8 +535,8 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
     struct MHD_OptionItem o[16];
     size_t n = 0;
     if (h->opts.log != NULL) /* first, so that every message goes to the log */
-        o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)dcf__http_log_mhd,
-                                         h};
+        o[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)dcf__http_log_mhd, h};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, h->opts.max_connections, NULL};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, NULL};
@@ -522,12 +544,11 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, h->opts.threads, NULL};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
-    o[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity,
-                                     NULL};
+    o[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity, NULL};
     if (h->tls) {
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key_pem};
-        o[n++] =
-            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opts->tls_cert_pem};
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opts->tls_cert_pem};
     }
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -538,8 +559,8 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
         flags |= MHD_USE_TLS;
     if (h->opts.log != NULL)
         flags |= MHD_USE_ERROR_LOG;
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, o,
-                              MHD_OPTION_END);
+    h->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
     if (h->mhd == NULL) {
         rc = diagnose_start(&ss, v6, opts, err, errlen);
         goto out;

@@ -669,15 +669,15 @@ int dcf_conflict_respond(dcf_service_t *s, const dcf_principal_t *who, const cha
                          json_t **out, dcf_problem_t *p) {
     if (who->party[0] == '\0')
         return svc_fail(p, DCF_EPERM, "forbidden", "Conflicts belong to parties");
-    /* Existence first, so another party's conflict is "not found" for every role. */
+    /* The role first (it reveals nothing), then existence for this party. */
+    if (who->role != DCF_ROLE_DUTY && who->role != DCF_ROLE_PARTY_ADMIN)
+        return svc_fail(p, DCF_EPERM, "forbidden",
+                        "Only the duty desk or a party-admin responds to conflicts");
     json_t *probe = NULL;
     int rc = dcf_conflict_get(s, who, id, &probe, p);
     json_decref(probe);
     if (rc != DCF_OK)
         return rc;
-    if (who->role != DCF_ROLE_DUTY && who->role != DCF_ROLE_PARTY_ADMIN)
-        return svc_fail(p, DCF_EPERM, "forbidden",
-                        "Only the duty desk or a party-admin responds to conflicts");
     respond_t a = {.s = s, .who = who, .id = id, .accept = accept};
     rc = dcf_store_write(s->st, respond_fn, &a);
     if (rc == DCF_EIO)

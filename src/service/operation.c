@@ -321,9 +321,9 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
     if ((rc = op_save(tx, w, true, s->op_seq + 1, w->now)) != DCF_OK)
         goto out;
     w->views = json_array();
-    rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
+    rc = op_event(s, tx, w, w->op->party, "operation.created");
     if (rc == DCF_OK)
-        rc = op_event(s, tx, w, w->op->party, "operation.created");
+        rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -372,9 +372,9 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     if ((rc = op_save(tx, w, false, 0, row.created)) != DCF_OK)
         goto out;
     w->views = json_array();
-    rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
+    rc = op_event(s, tx, w, w->op->party, "operation.updated");
     if (rc == DCF_OK)
-        rc = op_event(s, tx, w, w->op->party, "operation.updated");
+        rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -426,13 +426,13 @@ static int transition_apply(dcf_store_tx_t *tx, opw_t *w, const oprow_t *row) {
     if (rc != DCF_OK)
         return rc;
     const dcf_operation_t *live = dcf_engine_get(s->eng, w->id);
+    if ((rc = op_event(s, tx, w, row->party, EVENTS[w->to])) != DCF_OK)
+        return rc;
     if (w->to != DCF_OP_ACTIVE && live != NULL) {
         rc = svc_conflicts_sync(s, tx, live, NULL, w->now, NULL, NULL, &w->notify);
         if (rc != DCF_OK)
             return rc;
     }
-    if ((rc = op_event(s, tx, w, row->party, EVENTS[w->to])) != DCF_OK)
-        return rc;
     if (w->to != DCF_OP_ACTIVE && live != NULL) {
         pthread_rwlock_wrlock(&s->eng_lock);
         dcf_engine_remove(s->eng, w->id);
@@ -539,17 +539,15 @@ int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
                   dcf_problem_t *p) {
     opw_t w = {.s = s, .who = who, .id = id, .if_match = if_match, .now = dcf_time_now()};
     int rc;
-    if ((rc = party_only(who, false, p)) != DCF_OK)
+    /* The role first (it depends on nothing but the token, so it reveals
+     * nothing), then existence for this party, then the precondition. */
+    if ((rc = party_only(who, true, p)) != DCF_OK)
         return rc;
-    /* Existence before role and precondition, so that another party's id
-     * answers exactly like a missing one. */
     json_t *probe = NULL;
     char etag[24];
     if ((rc = dcf_op_get(s, who, id, &probe, etag, p)) != DCF_OK)
         return rc;
     json_decref(probe);
-    if ((rc = party_only(who, true, p)) != DCF_OK)
-        return rc;
     if (if_match == NULL)
         return svc_fail(p, DCF_ESTATE, "precondition-required",
                         "Send If-Match with the version you are changing (its ETag)");
@@ -573,13 +571,11 @@ int dcf_op_transition(dcf_service_t *s, const dcf_principal_t *who, const char *
     int rc;
     json_t *probe = NULL;
     char etag[24];
-    if ((rc = party_only(who, false, p)) != DCF_OK)
+    if ((rc = party_only(who, true, p)) != DCF_OK)
         return rc;
     if ((rc = dcf_op_get(s, who, id, &probe, etag, p)) != DCF_OK)
         return rc;
     json_decref(probe);
-    if ((rc = party_only(who, true, p)) != DCF_OK)
-        return rc;
     rc = op_write_result(&w, dcf_store_write(s->st, transition_fn, &w), p);
     if (rc != DCF_OK)
         goto out;
@@ -849,6 +845,9 @@ int dcf_op_check(dcf_service_t *s, const dcf_principal_t *who, const char *body,
                         *retry_after_s);
     if ((rc = op_parse(s, who, body, len, "check", &op, p)) != DCF_OK)
         return rc;
+    /* A check answers what a create would: the same time rules apply. */
+    if ((rc = op_times_check(s, op, NULL, rec.now, p)) != DCF_OK)
+        goto out;
     if ((rd = svc_reader_get(s)) == NULL) {
         rc = svc_internal(p, DCF_ENOMEM);
         goto out;

@@ -300,12 +300,12 @@ int dcf_party_set_desk(dcf_service_t *s, const dcf_principal_t *who, const char 
     static const char *const MEMBERS[] = {"contact", NULL};
     json_t *j = NULL;
     int rc;
+    if (who->role != DCF_ROLE_ADMIN && who->role != DCF_ROLE_PARTY_ADMIN)
+        return forbidden(p);
     if (!sees_party(who, id) || !party_exists(s, id))
         return not_found(p, "party");
     if (strcmp(level, "duty") != 0 && strcmp(level, "senior") != 0)
         return not_found(p, "desk (levels are duty and senior)");
-    if (who->role != DCF_ROLE_ADMIN && who->role != DCF_ROLE_PARTY_ADMIN)
-        return forbidden(p);
     if ((rc = svc_parse_body(s, body, len, &j, p)) != DCF_OK)
         return rc;
     if ((rc = svc_only_members(j, MEMBERS, "Invalid desk", p)) != DCF_OK)
@@ -409,10 +409,10 @@ int dcf_token_create(dcf_service_t *s, const dcf_principal_t *who, const char *p
     json_t *j = NULL, *v;
     int rc;
 
-    if (party != NULL && (!sees_party(who, party) || !party_exists(s, party)))
-        return not_found(p, "party");
     if (who->role != DCF_ROLE_ADMIN && (who->role != DCF_ROLE_PARTY_ADMIN || party == NULL))
         return forbidden(p);
+    if (party != NULL && (!sees_party(who, party) || !party_exists(s, party)))
+        return not_found(p, "party");
     if ((rc = svc_parse_body(s, body, len, &j, p)) != DCF_OK)
         return rc;
     if ((rc = svc_only_members(j, MEMBERS, "Invalid token", p)) != DCF_OK)
@@ -423,6 +423,10 @@ int dcf_token_create(dcf_service_t *s, const dcf_principal_t *who, const char *p
         rc = svc_invalid(p, "Invalid token", "/role",
                          v == NULL ? "is required"
                                    : "must be one of admin, party-admin, planner, duty, viewer");
+        goto out;
+    }
+    if (party != NULL && a.role == DCF_ROLE_ADMIN && who->role != DCF_ROLE_ADMIN) {
+        rc = forbidden(p); /* a party-admin may not mint deployment admins */
         goto out;
     }
     if (party != NULL && a.role == DCF_ROLE_ADMIN) {
@@ -474,10 +478,10 @@ static int token_list_row(void *arg, const dcf_store_val_t *c, size_t nc) {
 int dcf_token_list(dcf_service_t *s, const dcf_principal_t *who, const char *party, json_t **out,
                    dcf_problem_t *p) {
     int rc;
-    if (!sees_party(who, party) || !party_exists(s, party))
-        return not_found(p, "party");
     if (who->role != DCF_ROLE_ADMIN && who->role != DCF_ROLE_PARTY_ADMIN)
         return forbidden(p);
+    if (!sees_party(who, party) || !party_exists(s, party))
+        return not_found(p, "party");
     json_t *items = json_array();
     dcf_store_val_t v = dcf_store_val_text(party, strlen(party));
     rc = dcf_store_read(s->st,
@@ -526,10 +530,10 @@ int dcf_token_revoke(dcf_service_t *s, const dcf_principal_t *who, const char *i
         snprintf(party, sizeof party, "%s", t->party);
     }
     pthread_mutex_unlock(&s->cache_lock);
-    if (!found || (who->role != DCF_ROLE_ADMIN && strcmp(party, who->party) != 0))
-        return not_found(p, "token");
     if (who->role != DCF_ROLE_ADMIN && who->role != DCF_ROLE_PARTY_ADMIN)
         return forbidden(p);
+    if (!found || (who->role != DCF_ROLE_ADMIN && strcmp(party, who->party) != 0))
+        return not_found(p, "token");
     revoke_t a = {s, id};
     int rc = dcf_store_write(s->st, revoke_fn, &a);
     if (rc == DCF_EIO)

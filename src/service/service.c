@@ -78,7 +78,7 @@ int svc_internal(dcf_problem_t *p, int rc) {
 
 int svc_parse_body(dcf_service_t *s, const char *body, size_t len, json_t **out, dcf_problem_t *p) {
     json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (j == NULL) {
         char rule[200];
         snprintf(rule, sizeof rule, "%s (line %d, column %d)", je.text, je.line, je.column);

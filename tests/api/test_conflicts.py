@@ -4,14 +4,16 @@ by each side, resolved by a change that removes the overlap, open again
 (same id, acknowledgements cleared) when it comes back; the strict policy;
 the check endpoint and its per-party rate."""
 
+import copy
+
 import pytest
 
 import dcf_helpers as H
 
 
 def _model(res):
-    return {k: res[k] for k in ("kind", "priority", "separation", "disclosure", "exigent", "volumes")
-            if k in res}
+    return copy.deepcopy({k: res[k] for k in ("kind", "priority", "separation", "disclosure", "exigent",
+                                               "volumes") if k in res})
 
 
 def _ev(stream, etype, cf_id, timeout=10):

@@ -14,7 +14,8 @@ def test_problem_body_members(server):
     p = server.party(("planner",))
     r = server.post("/v1/operations", p.tok["planner"], {"kind": "drone"})
     body = H.expect_problem(r, 422, "validation", "/priority")
-    assert body["title"] and isinstance(body.get("detail"), str), body
+    assert body["title"], body
+    assert "detail" not in body or isinstance(body["detail"], str), body
     assert body["instance"] == "/v1/operations", body
     assert re.fullmatch(r"[0-9a-f]{16}", body["request_id"]), body
     assert body["request_id"] == r.headers.get("X-Request-Id"), (body, r.headers)

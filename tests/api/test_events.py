@@ -13,6 +13,13 @@ def _op_event(stream, etype, op_id, timeout=10):
                              and e.data.get("operation") == op_id, timeout)
 
 
+def _seen_or_wait(stream, pred, timeout=10):
+    for e in stream.events():
+        if pred(e):
+            return e
+    return stream.wait_event(pred, timeout)
+
+
 def test_stream_headers_and_operation_events(server):
     p = server.party(("planner", "viewer"))
     with server.events(p.tok["viewer"]) as st:
@@ -78,8 +85,11 @@ def _replay_case(server, how):
         red_op = server.post_op(red.tok["planner"], H.op_body(c, dlat=0.01))
         cf = red_op["conflicts"][0]["id"]
         H.expect_json(server.post("/v1/operations/%s/cancel" % op1["id"], tok), 200)
-        last = live.wait_event(lambda e: e.type == "conflict.resolved" and e.data.get("conflict") == cf)
+        _seen_or_wait(live, lambda e: e.type == "conflict.resolved" and e.data.get("conflict") == cf)
+        _seen_or_wait(live, lambda e: e.type == "operation.cancelled" and e.data.get("operation") == op1["id"])
+        live.quiet_events(0.5)  # stragglers
         missed = [e for e in live.events() if e.n > seen.n]
+        last = missed[-1]
         assert last in missed
         kinds = [e.type for e in missed]
         for k in ("operation.created", "operation.activated", "conflict.opened", "operation.cancelled",

@@ -159,8 +159,14 @@ def test_party_admin_may_create_each_party_role_but_not_admin(server):
         t = H.expect_json(server.post("/v1/parties/%s/tokens" % p.id, p.tok["party-admin"], {"role": role}), 201)
         assert t["role"] == role and t["party"] == p.id
     before = H.expect_json(server.get("/v1/parties/%s/tokens" % p.id, server.admin), 200)["items"]
+    # docs/api.md: "that party's party-admin, not for role admin"; admin tokens are made
+    # with POST /v1/tokens.  Whether that is 403 (not for this role) or 422 (no such
+    # role on this route) is not said; either way nothing is created.
     r = server.post("/v1/parties/%s/tokens" % p.id, p.tok["party-admin"], {"role": "admin"})
-    H.expect_problem(r, 403, "forbidden")
+    if r.status_code == 422:
+        H.expect_problem(r, 422, "validation", "/role")
+    else:
+        H.expect_problem(r, 403, "forbidden")
     after = H.expect_json(server.get("/v1/parties/%s/tokens" % p.id, server.admin), 200)["items"]
     assert after == before
 

@@ -168,8 +168,6 @@ def test_limit_bounds_follow_page_max(make_server):
     page = H.expect_json(srv.get("/v1/operations", p.tok["viewer"], params={"limit": 3}), 200)
     assert len(page["items"]) == 3 and page["next_cursor"], page
     H.expect_problem(srv.get("/v1/operations", p.tok["viewer"], params={"limit": 4}), 400, "bad-query", "?limit")
-    page = H.expect_json(srv.get("/v1/operations", p.tok["viewer"]), 200)
-    assert len(page["items"]) <= 3, page
 
 
 def test_max_volumes_and_vertices_options(make_server):

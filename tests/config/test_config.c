@@ -28,8 +28,8 @@ static const char *const levels[] = {"debug", "info", "warn", NULL};
 static const dcf_config_opt_t OPTS[] = {
     {"verbose", "DECONFLICT_VERBOSE", "verbose", DCF_CONFIG_BOOL, 0, 0, "false", "log more", NULL,
      offsetof(cfg_t, verbose)},
-    {"threads", "DECONFLICT_THREADS", "threads", DCF_CONFIG_INT, 1, 64, "2",
-     "HTTP worker threads", NULL, offsetof(cfg_t, threads)},
+    {"threads", "DECONFLICT_THREADS", "threads", DCF_CONFIG_INT, 1, 64, "2", "HTTP worker threads",
+     NULL, offsetof(cfg_t, threads)},
     {"ratio", "DECONFLICT_RATIO", "ratio", DCF_CONFIG_DOUBLE, 0, 1, "0.5", "sampling ratio", NULL,
      offsetof(cfg_t, ratio)},
     {"notice", "DECONFLICT_NOTICE", "notice", DCF_CONFIG_DURATION, 0.1, 7 * 86400, "15m",
@@ -157,9 +157,9 @@ static void test_durations(void) {
     static const struct {
         const char *text;
         int64_t us;
-    } cases[] = {{"250ms", 250000},      {"30s", 30000000},       {"15m", 900000000},
-                 {"2h", 7200000000},     {"1d", 86400000000},     {"1.5", 1500000},
-                 {"90", 90000000},       {"1.5h", 5400000000},    {"1.000001", 1000001}};
+    } cases[] = {{"250ms", 250000},  {"30s", 30000000},    {"15m", 900000000},
+                 {"2h", 7200000000}, {"1d", 86400000000},  {"1.5", 1500000},
+                 {"90", 90000000},   {"1.5h", 5400000000}, {"1.000001", 1000001}};
     cfg_t c;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -167,8 +167,7 @@ static void test_durations(void) {
         char *argv[] = {a0, a1};
         snprintf(a1, sizeof(a1), "%s", cases[i].text);
         CHECK_INT(parse(&c, 2, argv, NULL), DCF_OK);
-        CHECK_MSG(c.notice_us == cases[i].us, "%s -> %lld", cases[i].text,
-                  (long long)c.notice_us);
+        CHECK_MSG(c.notice_us == cases[i].us, "%s -> %lld", cases[i].text, (long long)c.notice_us);
     }
     /* a number in the file is seconds */
     char env[160];
@@ -225,8 +224,7 @@ static void test_errors(void) {
     expect_argv_error("--thredas", "3", "--thredas: unknown option (did you mean --threads?)");
     expect_argv_error("--zzzzzz=1", NULL, "--zzzzzz: unknown option");
     expect_argv_error("threads", NULL, "unexpected argument \"threads\" (options start with --)");
-    expect_argv_error("--verbose", "0",
-                      "unexpected argument \"0\" (options start with --)");
+    expect_argv_error("--verbose", "0", "unexpected argument \"0\" (options start with --)");
     expect_argv_error("--verbose=maybe", NULL,
                       "--verbose: \"maybe\" is not a boolean (true, false, 1, 0)");
     expect_argv_error("--ratio", "1.5", "--ratio: 1.5 is above the maximum 1");
@@ -338,7 +336,8 @@ static void test_help(void) {
     CHECK(t != NULL && th != NULL && v != NULL && vh != NULL);
     if (t && th && v && vh) {
         CHECK_INT(th - t, vh - v); /* same help column */
-        CHECK(strspn(t + strlen("  --threads N"), " ") == (size_t)(th - t) - strlen("  --threads N"));
+        CHECK(strspn(t + strlen("  --threads N"), " ") ==
+              (size_t)(th - t) - strlen("  --threads N"));
     }
     CHECK(strstr(text, "--log-level debug|info|warn") != NULL);
     CHECK(strstr(text, "(100ms..7d, default 15m)") != NULL);

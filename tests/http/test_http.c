@@ -73,8 +73,8 @@ static void h_item(void *app, dcf_http_req_t *r) {
     dcf_http_req_log(r, "item", dcf_http_req_param(r, "id"));
     dcf_http_reply_json(r, 200,
                         json_pack("{s:s, s:o, s:s, s:s}", "id", dcf_http_req_param(r, "id"), "q",
-                                  q ? json_string(q) : json_null(), "route",
-                                  dcf_http_req_route(r), "path", dcf_http_req_path(r)));
+                                  q ? json_string(q) : json_null(), "route", dcf_http_req_route(r),
+                                  "path", dcf_http_req_path(r)));
 }
 
 static void h_part(void *app, dcf_http_req_t *r) {
@@ -248,7 +248,7 @@ static size_t on_upload(char *buf, size_t sz, size_t n, void *arg) {
 static uint16_t port;
 static const char *scheme = "http";
 static const char *cafile;
-static int n_requests; /* requests made against the current server */
+static atomic_int n_requests; /* requests made against the current server */
 
 /* One request; body sent with Content-Length unless chunked. */
 static CURLcode request(CURL *c, const char *method, const char *path, const char *ctype,
@@ -318,8 +318,8 @@ static json_t *call(CURL *c, const char *method, const char *path, const char *c
     json_t *j = NULL;
 
     CHECK_MSG(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    CHECK_MSG(out->status == want, "%s %.80s: status %ld, want %ld (%s)", method, path,
-              out->status, want, out->body ? out->body : "");
+    CHECK_MSG(out->status == want, "%s %.80s: status %ld, want %ld (%s)", method, path, out->status,
+              want, out->body ? out->body : "");
     CHECK_MSG(is_hex16(out->reqid), "%s %.80s: X-Request-Id \"%s\"", method, path, out->reqid);
     if (out->body != NULL)
         j = json_loads(out->body, 0, NULL);
@@ -348,10 +348,14 @@ static void resp_free(resp_t *r) {
     r->body = NULL;
 }
 
-/* Raw bytes over TCP (for request targets libcurl would rewrite). */
+/* Raw bytes over TCP (for request targets libcurl would rewrite).  The
+ * whole answer, headers and body, lands in raw_answer. */
+static char raw_answer[4096];
+
 static long raw_get(const char *target, char *reqid, size_t cap) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    char req[512], buf[4096];
+    char req[512], *buf = raw_answer;
+    const size_t bufsize = sizeof(raw_answer);
     size_t got = 0;
     ssize_t n;
     long status = -1;
@@ -369,7 +373,7 @@ static long raw_get(const char *target, char *reqid, size_t cap) {
         close(fd);
         return -1;
     }
-    while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+    while (got < bufsize - 1 && (n = read(fd, buf + got, bufsize - 1 - got)) > 0)
         got += (size_t)n;
     buf[got] = '\0';
     close(fd);
@@ -447,9 +451,9 @@ static void test_routing(CURL *c) {
 
     /* not found: no route, decoded '/', NUL, a malformed escape, empty
      * segment, trailing slash */
-    static const char *const missing[] = {
-        "/nope", "/v1/items/a%2Fb", "/v1/items/%00", "/v1/items/%zz", "/v1/items/a/parts/",
-        "/v1/items/", "/v1//items/x", "/v1/items/x/"};
+    static const char *const missing[] = {"/nope",         "/v1/items/a%2Fb",    "/v1/items/%00",
+                                          "/v1/items/%zz", "/v1/items/a/parts/", "/v1/items/",
+                                          "/v1//items/x",  "/v1/items/x/"};
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         j = call(c, "GET", missing[i], NULL, NULL, 404, &r);
         check_problem(j, &r, 404, "not-found", missing[i]);
@@ -457,6 +461,15 @@ static void test_routing(CURL *c) {
         json_decref(j);
         resp_free(&r);
     }
+
+    /* a router answer to a request without a body keeps the connection */
+    long connects = -1;
+    for (int i = 0; i < 2; i++) {
+        json_decref(call(c, "GET", "/nope", NULL, NULL, 404, &r));
+        resp_free(&r);
+    }
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+    CHECK_INT(connects, 0);
 
     j = call(c, "DELETE", "/v1/echo", NULL, NULL, 405, &r);
     check_problem(j, &r, 405, "method-not-allowed", "/v1/echo");
@@ -488,6 +501,10 @@ static void test_routing(CURL *c) {
     char id[20] = "";
     CHECK_INT(raw_get("/v1/odd\"\\", id, sizeof(id)), 204);
     CHECK(is_hex16(id));
+
+    /* bytes that are not UTF-8 still give valid JSON (escaped as %HH) */
+    CHECK_INT(raw_get("/nope/\xff\xfe", id, sizeof(id)), 404);
+    CHECK(strstr(raw_answer, "\"instance\":\"/nope/%FF%FE\"") != NULL);
 }
 
 static void test_bodies(CURL *c) {
@@ -588,7 +605,7 @@ static void test_handler_bugs(CURL *c) {
 typedef struct {
     char url[256];
     pthread_mutex_t mu;
-    char buf[8192];
+    char buf[65536];
     size_t len;
     int events, newlines, abort_after;
     CURLcode rc;
@@ -738,6 +755,23 @@ static void test_streams(dcf_http_t *h) {
     ew = (ev_wait_t){&s2, app.produced};
     pthread_mutex_unlock(&app.mu);
     CHECK(wait_for(has_events, &ew)); /* catches up with every event so far */
+    /* a burst: wakes race with reads and suspensions; none may be lost */
+    for (int i = 0; i < 300; i++)
+        produce(h, i % 2 ? 9 : 0);
+    pthread_mutex_lock(&app.mu);
+    ew.n = app.produced;
+    pthread_mutex_unlock(&app.mu);
+    CHECK_MSG(wait_for(has_events, &ew), "burst: %d of %d events", s2.events, ew.n);
+    pthread_mutex_lock(&s2.mu);
+    const char *p = s2.buf;
+    int in_order = 0, k;
+    while (sscanf(p, "data: %d\n\n", &k) == 1 && k == in_order + 1) {
+        in_order++;
+        p = strstr(p, "\n\n") + 2;
+    }
+    CHECK_INT(in_order, ew.n);
+    CHECK(*p == '\0');
+    pthread_mutex_unlock(&s2.mu);
     pthread_mutex_lock(&app.mu);
     app.end = true;
     pthread_mutex_unlock(&app.mu);
@@ -772,6 +806,49 @@ static void test_stream_stop(dcf_http_t *h) {
     CHECK(wait_for(is_done, &s));
     sclient_join(&s);
     CHECK_INT(s.status, 200);
+}
+
+/* Streams may take 3/4 of max_connections; one more gets a 503 and its
+ * close callback at once. */
+static void test_stream_limit(void) {
+    dcf_http_opts_t o = {.listen = "127.0.0.1:0",
+                         .threads = 1,
+                         .max_connections = 4,
+                         .routes = ROUTES,
+                         .n_routes = N_ROUTES,
+                         .app = &app};
+    dcf_http_t *h = NULL;
+    sclient_t s[3];
+    CURL *c = curl_easy_init();
+    char err[256];
+    resp_t r;
+    json_t *j;
+    int opened0 = atomic_load(&app.opened), closed0 = atomic_load(&app.closed);
+
+    CHECK_INT(dcf_http_start(&o, &h, err, sizeof(err)), DCF_OK);
+    if (h == NULL) {
+        curl_easy_cleanup(c);
+        return;
+    }
+    port = dcf_http_port(h);
+    for (int i = 0; i < 3; i++)
+        sclient_start(&s[i], 21, 0);
+    count_wait_t cw = {h, 21, 3};
+    CHECK(wait_for(has_streams, &cw));
+    j = call(c, "GET", "/v1/events?tag=21", NULL, NULL, 503, &r);
+    check_problem(j, &r, 503, "unavailable", "/v1/events");
+    CHECK_INT(atomic_load(&app.closed), closed0 + 1);
+    json_decref(j);
+    resp_free(&r);
+    CHECK_INT(dcf_http_stream_count(h, 0), 3);
+    dcf_http_stop(h);
+    for (int i = 0; i < 3; i++) {
+        CHECK(wait_for(is_done, &s[i]));
+        sclient_join(&s[i]);
+    }
+    CHECK_INT(atomic_load(&app.opened) - opened0, 4);
+    CHECK_INT(atomic_load(&app.closed) - closed0, 4);
+    curl_easy_cleanup(c);
 }
 
 /* ----------------------------------------------------------- metrics -- */
@@ -821,19 +898,23 @@ static void test_metrics(void) {
 
     text = metrics_text(h);
     check_line(text, "# TYPE dcf_http_requests_total counter");
-    check_line(text, "dcf_http_requests_total{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\"} 3");
-    check_line(text, "dcf_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2");
+    check_line(text,
+               "dcf_http_requests_total{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\"} 3");
+    check_line(text,
+               "dcf_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2");
     check_line(text,
                "dcf_http_requests_total{route=\"unmatched\",method=\"DELETE\",status=\"405\"} 1");
-    check_line(text, "dcf_http_requests_total{route=\"/v1/echo\",method=\"POST\",status=\"415\"} 1");
+    check_line(text,
+               "dcf_http_requests_total{route=\"/v1/echo\",method=\"POST\",status=\"415\"} 1");
     check_line(text,
                "dcf_http_requests_total{route=\"/v1/noreply\",method=\"GET\",status=\"500\"} 1");
-    check_line(text, "dcf_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"404\"} 1");
     check_line(text,
-               "dcf_http_requests_total{route=\"/v1/odd\\\"\\\\\",method=\"GET\",status=\"204\"} 1");
+               "dcf_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"404\"} 1");
+    check_line(
+        text, "dcf_http_requests_total{route=\"/v1/odd\\\"\\\\\",method=\"GET\",status=\"204\"} 1");
     check_line(text, "# TYPE dcf_http_request_duration_seconds histogram");
-    check_line(text,
-               "dcf_http_request_duration_seconds_count{route=\"/v1/items/{id}\",method=\"GET\"} 3");
+    check_line(
+        text, "dcf_http_request_duration_seconds_count{route=\"/v1/items/{id}\",method=\"GET\"} 3");
     check_line(text, "dcf_http_request_duration_seconds_bucket{route=\"/v1/items/{id}\","
                      "method=\"GET\",le=\"+Inf\"} 3");
     check_line(text, "# TYPE dcf_http_connections gauge");
@@ -995,7 +1076,7 @@ static void test_start_errors(void) {
 
 static void test_log(FILE *log, int requests) {
     char line[16384];
-    int n_req = 0, n_bugs = 0, bad = 0, item_fields = 0;
+    int n_req = 0, n_bugs = 0, bad = 0, item_fields = 0, escaped = 0;
     size_t matched = 0;
 
     rewind(log);
@@ -1029,6 +1110,7 @@ static void test_log(FILE *log, int requests) {
                     matched++;
                     CHECK_INT(json_integer_value(json_object_get(j, "status")), seen[i].status);
                 }
+            escaped += strcmp(jstr(j, "path"), "/nope/%FF%FE") == 0;
             if (json_object_get(j, "item") != NULL) {
                 item_fields++;
                 CHECK_STR(json_string_value(json_object_get(j, "route")), "/v1/items/{id}");
@@ -1044,6 +1126,7 @@ static void test_log(FILE *log, int requests) {
     CHECK_INT(n_req, requests);
     CHECK_INT(matched, n_seen);
     CHECK_INT(item_fields, 1);
+    CHECK_INT(escaped, 1);
     CHECK_INT(n_bugs, 3); /* no reply; second reply; header after the reply */
 }
 
@@ -1130,8 +1213,8 @@ static void test_tls(void) {
 }
 
 static void test_ipv6(void) {
-    dcf_http_opts_t o = {.listen = "[::1]:0", .routes = ROUTES, .n_routes = N_ROUTES,
-                         .app = &app, .threads = 1};
+    dcf_http_opts_t o = {
+        .listen = "[::1]:0", .routes = ROUTES, .n_routes = N_ROUTES, .app = &app, .threads = 1};
     dcf_http_t *h = NULL;
     char err[256], url[128];
     CURL *c;
@@ -1182,6 +1265,7 @@ static void test_main_server(void) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_ALL);
     RUN(test_main_server);
+    RUN(test_stream_limit);
     RUN(test_metrics);
     RUN(test_concurrency);
     RUN(test_restart);
