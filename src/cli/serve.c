@@ -69,7 +69,7 @@ static const dcf_config_opt_t SERVE_OPTS[] = {
     {"allow-insecure-http", "DECONFLICT_ALLOW_INSECURE_HTTP", "allow_insecure_http",
      DCF_CONFIG_BOOL, 0, 0, "false", "serve plain HTTP on a non-loopback address", NULL,
      OFF(allow_insecure)},
-    {"threads", "DECONFLICT_THREADS", "threads", DCF_CONFIG_INT, 1, 64, "4", "HTTP worker threads",
+    {"threads", "DECONFLICT_THREADS", "threads", DCF_CONFIG_INT, 1, 256, "16", "HTTP worker threads",
      NULL, OFF(threads)},
     {"max-connections", "DECONFLICT_MAX_CONNECTIONS", "max_connections", DCF_CONFIG_INT, 1, 100000,
      "1024", "concurrent connections", NULL, OFF(max_connections)},

@@ -382,17 +382,19 @@ static bool same_json(json_t *a, json_t *b) {
     return a != NULL && b != NULL && json_equal(a, b);
 }
 
-int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op,
+int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op, bool fresh,
                        const svc_found_list_t *found, dcf_time_t now, json_t *own_resource,
                        json_t *views, svc_notify_t *n) {
     rows_t rs = {0};
-    int rc;
+    int rc = DCF_OK;
     dcf_store_val_t key = dcf_store_val_text(op->id, strlen(op->id));
 
-    rc = dcf_store_tx_query(tx,
-                            "SELECT " ROW_COLS " FROM conflicts c WHERE c.op_a = $1 "
-                            "UNION ALL SELECT " ROW_COLS " FROM conflicts c WHERE c.op_b = $1",
-                            &key, 1, rows_cb, &rs);
+    /* A new operation has no rows yet: skip the lookup (the common case). */
+    if (!fresh)
+        rc = dcf_store_tx_query(tx,
+                                "SELECT " ROW_COLS " FROM conflicts c WHERE c.op_a = $1 "
+                                "UNION ALL SELECT " ROW_COLS " FROM conflicts c WHERE c.op_b = $1",
+                                &key, 1, rows_cb, &rs);
     if (rc != DCF_OK)
         goto out;
     json_t *my_side = svc_side_json(op);
@@ -403,7 +405,7 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation
     for (size_t i = 0; found != NULL && i < found->n; i++) {
         const svc_found_t *f = &found->v[i];
         int me = strcmp(op->id, f->other_id) < 0 ? 0 : 1;
-        cf_row_t fresh, *r = NULL;
+        cf_row_t blank, *r = NULL;
         for (size_t k = 0; k < rs.n && r == NULL; k++)
             if (strcmp(rs.v[k].op[1 - me], f->other_id) == 0)
                 r = &rs.v[k];
@@ -417,8 +419,8 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation
         const char *event = NULL;
         bool changed = false, insert = false;
         if (r == NULL) {
-            memset(&fresh, 0, sizeof fresh);
-            r = &fresh;
+            memset(&blank, 0, sizeof blank);
+            r = &blank;
             insert = true;
             svc_random_id("cf-", r->id, sizeof r->id);
             r->seq = ++s->conflict_seq;
@@ -459,7 +461,7 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation
         if (rc == DCF_OK && views != NULL)
             json_array_append_new(views, row_view(s, r, op->party, own_resource, f->other_model));
         if (insert)
-            row_clear(&fresh);
+            row_clear(&blank);
         if (rc != DCF_OK)
             break;
     }

@@ -323,7 +323,8 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
     w->views = json_array();
     rc = op_event(s, tx, w, w->op->party, "operation.created");
     if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
+        rc = svc_conflicts_sync(s, tx, w->op, true, &found, w->now, w->resource, w->views,
+                                &w->notify);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -374,7 +375,8 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     w->views = json_array();
     rc = op_event(s, tx, w, w->op->party, "operation.updated");
     if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->op, &found, w->now, w->resource, w->views, &w->notify);
+        rc = svc_conflicts_sync(s, tx, w->op, false, &found, w->now, w->resource, w->views,
+                                &w->notify);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -429,7 +431,7 @@ static int transition_apply(dcf_store_tx_t *tx, opw_t *w, const oprow_t *row) {
     if ((rc = op_event(s, tx, w, row->party, EVENTS[w->to])) != DCF_OK)
         return rc;
     if (w->to != DCF_OP_ACTIVE && live != NULL) {
-        rc = svc_conflicts_sync(s, tx, live, NULL, w->now, NULL, NULL, &w->notify);
+        rc = svc_conflicts_sync(s, tx, live, false, NULL, w->now, NULL, NULL, &w->notify);
         if (rc != DCF_OK)
             return rc;
     }

@@ -153,9 +153,9 @@ int svc_find_conflicts(dcf_service_t *s, dcf_engine_reader_t *rd, const dcf_oper
 /* writer: make the stored conflicts of operation `op` (stored in row
  * `op_body`) match `found`: open new ones, reopen or update changed ones,
  * resolve the rest.  With found == NULL, resolve all (completion,
- * cancellation).  Appends the views of its unresolved conflicts for the
- * operation's party to `views` when non-NULL. */
-int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op,
+ * cancellation).  `fresh`: op was just created and has no rows.  Appends the views of its
+ * unresolved conflicts for the operation's party to `views` when non-NULL. */
+int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op, bool fresh,
                        const svc_found_list_t *found, dcf_time_t now, json_t *own_resource,
                        json_t *views, svc_notify_t *n);
 
