@@ -17,13 +17,13 @@
 -- zero).  Circles are ST_Buffer of the geography point by the radius (a
 -- 32-gon, quad_segs 8), as a PostGIS user would store them.
 --
--- psql variables: :index is `multi` (default) or `separate` (see the indexes
--- below; docs/performance-server-draft.md has the comparison).
+-- The indexes are made after the bulk load, by postgis.sh (index-multi.sql
+-- or index-separate.sql).
 
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
-DROP TABLE IF EXISTS ops, rules, raw_ops, staging;
+DROP TABLE IF EXISTS ops, rules, kind_max, raw_ops, staging;
 
 CREATE TABLE rules (
     ka text NOT NULL,
@@ -44,10 +44,20 @@ CREATE TABLE ops (
     win      tstzrange NOT NULL
 );
 
-CREATE TABLE staging (LIKE ops INCLUDING DEFAULTS);
-ALTER TABLE staging ADD PRIMARY KEY (id);
+-- The widest minima an operation of each kind can be held to (filled from
+-- rules after they are loaded): the conflict query's index probe uses these,
+-- then checks the pair's own row.
+CREATE TABLE kind_max (
+    kind text PRIMARY KEY,
+    h    float8 NOT NULL,
+    v    int NOT NULL,
+    t    interval NOT NULL
+);
 
--- What prep.py copy writes.
+-- What prep.py copy writes: raw_ops for the bulk load (then emptied),
+-- staging for the operations the benchmark posts, in the form a client
+-- would send them (WKT text, circle radius), so that each transaction pays
+-- for parsing and buffering its footprint as a real request would.
 CREATE UNLOGGED TABLE raw_ops (
     seq      bigint,
     party    text,
@@ -60,3 +70,14 @@ CREATE UNLOGGED TABLE raw_ops (
     t0       timestamptz,
     t1       timestamptz
 );
+
+CREATE TABLE staging (LIKE raw_ops);
+ALTER TABLE staging ADD PRIMARY KEY (seq);
+
+-- A footprint as a PostGIS user stores it: the polygon as written, a circle
+-- as the geography buffer of its centre.
+CREATE OR REPLACE FUNCTION footprint(wkt text, radius float8) RETURNS geography
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN radius IS NULL THEN ST_GeogFromText(wkt)
+                ELSE ST_Buffer(ST_GeogFromText(wkt), radius) END
+$$;

@@ -515,7 +515,10 @@ static int view_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     row_from_cols(&r, c);
     int me = strcmp(r.party[0], vr->party) == 0 ? 0 : 1;
     json_t *own = res_from(&c[ROW_NCOLS + 5 * me]);
-    json_t *other = res_from(&c[ROW_NCOLS + 5 * (1 - me)]);
+    /* The other side's operation, shown only under "full", is its model
+     * form (id and party, no lifecycle fields), as in the write path. */
+    const dcf_store_val_t *ob = &c[ROW_NCOLS + 5 * (1 - me)];
+    json_t *other = json_loadb(ob->u.b.ptr, ob->u.b.len, 0, NULL);
     json_t *v = row_view(vr->s, &r, vr->party, own, other);
     json_decref(own);
     json_decref(other);

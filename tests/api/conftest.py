@@ -47,6 +47,15 @@ def dcf_bin():
     return b
 
 
+def _die_with_parent():
+    """Runs in the child before exec: SIGKILL the server if pytest dies."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -130,7 +139,7 @@ class Server:
                 logf.write(("--- start %s\n" % " ".join(self.argv(port))).encode())
                 logf.flush()
                 self.proc = subprocess.Popen(self.argv(port), stdout=logf, stderr=logf,
-                                             stdin=subprocess.DEVNULL)
+                                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
             self.port = port
             self.base = "http://127.0.0.1:%d" % port
             deadline = time.monotonic() + timeout
@@ -244,32 +253,27 @@ class Server:
     def get_op(self, token, op_id):
         return H.expect_json(self.get("/v1/operations/" + op_id, token), 200)
 
+    def _walk(self, path, token, params):
+        items, cursor, seen = [], None, set()
+        while True:
+            q = dict(params)
+            if cursor:
+                q["cursor"] = cursor
+            page = H.expect_json(self.get(path, token, params=q), 200)
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+            assert cursor not in seen and page["items"], \
+                "%s: cursor %r repeats or a page is empty after %d items" % (path, cursor, len(items))
+            seen.add(cursor)
+
     def list_ops(self, token, **params):
         """Every operation visible to token, walking all pages."""
-        items, cursor = [], None
-        for _ in range(1000):
-            q = dict(params)
-            if cursor:
-                q["cursor"] = cursor
-            page = H.expect_json(self.get("/v1/operations", token, params=q), 200)
-            items += page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return items
-        raise AssertionError("more than 1000 pages")
+        return self._walk("/v1/operations", token, params)
 
     def list_conflicts(self, token, **params):
-        items, cursor = [], None
-        for _ in range(1000):
-            q = dict(params)
-            if cursor:
-                q["cursor"] = cursor
-            page = H.expect_json(self.get("/v1/conflicts", token, params=q), 200)
-            items += page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return items
-        raise AssertionError("more than 1000 pages")
+        return self._walk("/v1/conflicts", token, params)
 
     def conflict(self, token, cf_id):
         return H.expect_json(self.get("/v1/conflicts/" + cf_id, token), 200)

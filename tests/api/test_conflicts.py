@@ -6,8 +6,6 @@ the check endpoint and its per-party rate."""
 
 import copy
 
-import pytest
-
 import dcf_helpers as H
 
 

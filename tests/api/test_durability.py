@@ -35,25 +35,30 @@ def test_acknowledged_writes_survive_kill9(make_server):
     acked = {}  # id -> resource as acknowledged
     lock = threading.Lock()
     stop = threading.Event()
+    running = threading.Event()  # cleared while the test verifies
+    running.set()
+    idle = [threading.Event() for _ in range(WRITERS)]
     errors = []
     base = {"url": srv.base}
-    base_lock = threading.Lock()
 
     def writer(i):
         sess = requests.Session()
         wrng = random.Random(SEED + i)
         while not stop.is_set():
+            if not running.is_set():
+                idle[i].set()
+                running.wait()
+                idle[i].clear()
+                continue
             c = H.area()
             body = H.op_body(c, priority=wrng.randint(0, 1000), radius_m=wrng.randint(100, 20000),
                              start=wrng.randint(0, 100), end=101 + wrng.randint(0, 10))
-            with base_lock:
-                url = base["url"]
             try:
-                r = sess.post(url + "/v1/operations", json=body, timeout=5,
+                r = sess.post(base["url"] + "/v1/operations", json=body, timeout=5,
                               headers={"Authorization": "Bearer " + tokens[i]})
             except requests.RequestException:
                 sess = requests.Session()
-                time.sleep(0.02)
+                time.sleep(0.01)
                 continue
             if r.status_code == 201:
                 res = H.resource_core(r.json())
@@ -65,32 +70,49 @@ def test_acknowledged_writes_survive_kill9(make_server):
                 errors.append(H.describe(r))
                 time.sleep(0.05)
 
+    def verify(k, ids):
+        sess = requests.Session()
+        for op_id in ids:
+            res = acked[op_id]
+            r = sess.get(srv.base + "/v1/operations/" + op_id, timeout=10,
+                         headers={"Authorization": "Bearer " + p.tok["viewer"]})
+            assert r.status_code == 200, "kill %d: acknowledged %s lost\n%s" % (k, op_id, H.describe(r))
+            assert r.json() == res, "kill %d: %s changed" % (k, op_id)
+            assert r.headers.get("ETag") == '"%d"' % res["version"]
+
     threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(WRITERS)]
     for t in threads:
         t.start()
+    counts = []
     try:
-        for k in range(KILLS):
+        for k in range(1, KILLS + 1):
             time.sleep(rng.uniform(0.3, 1.5))
             srv.kill9()
+            running.clear()
+            for ev in idle:
+                assert ev.wait(15), "a writer did not stop"
             with lock:
-                snapshot = dict(acked)
+                ids = list(acked)
+            counts.append(len(ids))
+            assert ids, "no write was acknowledged before kill %d" % k
+            t0 = time.monotonic()
             srv.start()
-            with base_lock:
-                base["url"] = srv.base
-            assert snapshot, "no write was acknowledged before kill %d" % (k + 1)
-            for op_id, res in snapshot.items():
-                r = srv.get("/v1/operations/" + op_id, p.tok["viewer"])
-                assert r.status_code == 200, "kill %d: acknowledged %s lost\n%s" % (k + 1, op_id, H.describe(r))
-                assert r.json() == res, "kill %d: %s changed" % (k + 1, op_id)
-                assert r.headers.get("ETag") == '"%d"' % res["version"]
+            t1 = time.monotonic()
+            base["url"] = srv.base
+            verify(k, ids)
+            print("kill %d: %d acknowledged, restart %.2f s, verify %.2f s"
+                  % (k, len(ids), t1 - t0, time.monotonic() - t1))
+            running.set()
     finally:
         stop.set()
+        running.set()
         for t in threads:
             t.join(10)
+    print("acknowledged before each kill: %r" % counts)
     assert not errors, "unexpected answers:\n" + "\n".join(errors[:5])
     # and the lot, once more, after a clean restart
     srv.restart()
-    listed = {o["id"]: o for o in srv.list_ops(p.tok["viewer"])}
+    listed = {o["id"]: o for o in srv.list_ops(p.tok["viewer"], limit=1000)}
     for op_id, res in acked.items():
         assert listed.get(op_id) == res, op_id
     body = H.expect_json(srv.get("/readyz"), 200)

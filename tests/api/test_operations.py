@@ -11,7 +11,7 @@ import pytest
 
 import dcf_helpers as H
 
-OP_ID = re.compile(r"op-[A-Za-z0-9_-]{26}")  # docs/api.md: "op- + 26 characters"
+OP_ID = re.compile(r"op-[A-Za-z0-9_-]{22}")  # docs/api.md: "op- + 22 random base64url characters"
 
 
 def _model(res):
@@ -47,7 +47,7 @@ def test_operation_id_shape(server):
     p = server.party(("planner",))
     ids = [server.post_op(p.tok["planner"], H.op_body(H.area()))["id"] for _ in range(3)]
     for i in ids:
-        assert OP_ID.fullmatch(i), "operation id %r is not op- + 26 characters" % i
+        assert OP_ID.fullmatch(i), "operation id %r is not op- + 22 base64url characters" % i
     assert len(set(ids)) == 3
 
 

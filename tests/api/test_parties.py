@@ -214,3 +214,27 @@ def test_whoami_each_role(server):
     who = H.expect_json(server.get("/v1/whoami", server.admin), 200)
     assert who["role"] == "admin" and who["party"] is None, who
     assert who["token"].startswith("tok-"), who
+
+
+def test_only_a_hash_of_the_token_is_kept(make_server):
+    """docs/api.md: "The server keeps only a hash of it and shows the secret
+    once".  Neither the database files nor the log may hold a secret."""
+    import os
+    srv = make_server()
+    p = srv.party(("party-admin", "planner"))
+    extra = srv.create_token(p.id, "viewer", "scan me")
+    admin2 = H.expect_json(srv.post("/v1/tokens", srv.admin, {"role": "admin"}), 201)
+    for tok in (p.tok["planner"], extra["token"], admin2["token"]):
+        H.expect_json(srv.get("/v1/whoami", tok), 200)
+    secrets = [p.tok["party-admin"], p.tok["planner"], extra["token"], admin2["token"], srv.admin]
+    srv.restart()  # a clean stop checkpoints the log into the database file
+    H.expect_json(srv.get("/v1/whoami", extra["token"]), 200)  # still valid after a restart
+    srv.stop()
+    found = []
+    for name in os.listdir(srv.dir):
+        with open(os.path.join(srv.dir, name), "rb") as f:
+            data = f.read()
+        for s in secrets:
+            if s.encode() in data or s[4:].encode() in data:
+                found.append((name, s[:8] + "..."))
+    assert not found, "token secrets stored or logged: %r" % found

@@ -1,0 +1,29 @@
+-- index-multi.sql -- the index the PostGIS side is measured with: one
+-- multi-column GiST over (time window, footprint, altitude band), so a single
+-- index probe narrows on all of them at once.  The conflict query's probe is
+-- `win && widened window AND geog && expanded box AND alt && widened band`.
+--
+-- Why this one (clustered 10^6, one probe per query with the kind's widest
+-- minima, pgbench read-only, 2 clients; docs/performance-server-draft.md):
+--   GiST (geog) alone                   18 queries/s  (hubs: thousands of
+--                                                      footprints within 10 km
+--                                                      over 30 days)
+--   GiST (win) alone                    28 /s
+--   GiST (geog), (win), (alt) apart     the planner BitmapAnds the band's
+--                                       index (750,000 rows per probe): ~1/s;
+--                                       geog + win apart: ~90 /s
+--   GiST (geog, win, alt)              196 /s
+--   GiST (alt, win, geog)              375 /s
+--   GiST (win, alt, geog)              548 /s
+--   GiST (win, geog, alt)              871 /s   <- this file
+--   4-D GiST (gist_geometry_ops_nd) on a lng/lat/alt/time box
+--                                      same as (win, geog, alt) within noise,
+--                                      and needs degree arithmetic, so not used.
+-- GiST splits pages on the first column first, so the most selective
+-- dimension leads: a query's widened window covers about 0.3 % of the
+-- 30-day horizon, while its widened footprint near a hub covers far more of
+-- the stored footprints.  No btree_gist: party and kind (8 and 4 values)
+-- would not narrow a probe (party <> is not indexable, kind splits it in 4
+-- probes, measured 2.6x slower than one probe with the widest minima).
+SET maintenance_work_mem = '2GB';
+CREATE INDEX IF NOT EXISTS ops_win_geog_alt ON ops USING gist (win, geog, alt);
