@@ -61,6 +61,10 @@ command -v wrk >/dev/null || { echo "deconflict.sh: no wrk; run scripts/bootstra
 [[ -x $BIN ]] || { echo "deconflict.sh: no $BIN" >&2; exit 2; }
 [[ -x $BUILD/bench/workload ]] || { echo "deconflict.sh: no $BUILD/bench/workload (cmake -DDCF_BENCH=ON)" >&2; exit 2; }
 
+# Which program was measured (the build tree may be older than the sources).
+BIN_SHA=$(sha256sum "$BIN" | cut -c1-16)
+BIN_MTIME=$(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)
+
 mkdir -p "$OUT/server"
 for n in "${SIZES[@]}"; do
     if (( n > 0 )) && [[ ! -f $OUT/clustered-s$SEED-n$n.ndjson ]]; then
@@ -215,7 +219,7 @@ print('  connections %3d: %8.1f req/s  p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms 
     IFS=,
     printf '%s' "{\"system\": \"deconflict\", \"n\": $n, \"date_utc\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"secs\": $SECS, \"preload_s\": $preload_s,
       \"store_bytes\": $store_bytes, \"startup_s\": $startup_s, \"rss_at_start_bytes\": $(( rss_start_kb * 1024 )),
-      \"binary\": \"$BIN\", \"serve_args\": \"${SERVE_ARGS% }\", \"runs\": [${runs[*]}]}" |
+      \"binary\": \"$BIN\", \"binary_sha256_16\": \"$BIN_SHA\", \"binary_mtime_utc\": \"$BIN_MTIME\", \"serve_args\": \"${SERVE_ARGS% }\", \"runs\": [${runs[*]}]}" |
         $PY -c "
 import json, sys
 r = json.load(sys.stdin)

@@ -3,15 +3,16 @@
 -- index probe narrows on all of them at once.  The conflict query's probe is
 -- `win && widened window AND geog && expanded box AND alt && widened band`.
 --
--- Why this one (clustered 10^6, one probe per query with the kind's widest
--- minima, pgbench read-only, 2 clients; docs/performance-server-draft.md):
+-- Why this one (clustered 10^6, the SELECT of conflict.pgbench alone, pgbench
+-- 2 clients, 15 s, on a busy machine; docs/performance-server-draft.md):
 --   GiST (geog) alone                   18 queries/s  (hubs: thousands of
 --                                                      footprints within 10 km
 --                                                      over 30 days)
 --   GiST (win) alone                    28 /s
---   GiST (geog), (win), (alt) apart     the planner BitmapAnds the band's
---                                       index (750,000 rows per probe): ~1/s;
---                                       geog + win apart: ~90 /s
+--   GiST (geog), (win), (alt) apart     15 /s (the planner BitmapAnds in the
+--                                       band's index, whose probe matches
+--                                       most rows)
+--   GiST (geog), (win) apart            34 /s
 --   GiST (geog, win, alt)              196 /s
 --   GiST (alt, win, geog)              375 /s
 --   GiST (win, alt, geog)              548 /s
