@@ -148,6 +148,12 @@ void dcf_http_reply_json(dcf_http_req_t *r, unsigned status, struct json_t *body
  */
 void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
                             const char *detail, struct json_t *errors);
+/* The same with extension members (RFC 9457 section 3.2): `extra` (stolen,
+ * may be NULL) is a JSON object whose members are added to the problem;
+ * members the problem already has are never overwritten. */
+void dcf_http_reply_problem_extra(dcf_http_req_t *r, unsigned status, const char *type,
+                                  const char *title, const char *detail, struct json_t *errors,
+                                  struct json_t *extra);
 
 /* ----------------------------------------------------------- streams -- */
 

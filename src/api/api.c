@@ -118,45 +118,23 @@ static unsigned problem_status(const char *type) {
     return 500;
 }
 
-/* Reply with a service problem (and free it). */
+/* Reply with a service problem (and free it).  detail: the first broken
+ * rule in words, or the title again. */
 static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
     const char *type = p->type ? p->type : "internal";
-    json_t *errors = p->errors;
-    p->errors = NULL;
-    if (p->extra != NULL) {
-        /* Extra members (e.g. the refused conflicts) ride in "errors"'s
-         * sibling: the HTTP layer's problem has no slot, so send our own. */
-        json_t *body =
-            json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "type", "", "title", p->title, "detail",
-                      p->title, "status", (int)problem_status(type), "instance",
-                      dcf_http_req_path(r), "request_id", dcf_http_req_id(r));
-        char uri[128];
-        snprintf(uri, sizeof uri, "https://deconflict.dev/problems/%s", type);
-        json_object_set_new(body, "type", json_string(uri));
-        if (errors != NULL)
-            json_object_set_new(body, "errors", errors);
-        json_object_update(body, p->extra);
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        dcf_http_reply(r, problem_status(type), "application/problem+json", text,
-                       text ? strlen(text) : 0);
-        free(text);
+    char detail[DCF_PROBLEM_TEXT + 200];
+    json_t *e0 = json_array_get(p->errors, 0);
+    if (e0 != NULL) {
+        const char *ptr = json_string_value(json_object_get(e0, "pointer"));
+        snprintf(detail, sizeof detail, "%s: %s%s", ptr && ptr[0] ? ptr : "(the body)",
+                 json_string_value(json_object_get(e0, "rule")),
+                 json_array_size(p->errors) > 1 ? " (and more; see errors)" : "");
     } else {
-        /* detail: the first broken rule in words, or the title again. */
-        char detail[DCF_PROBLEM_TEXT + 200];
-        json_t *e0 = json_array_get(errors, 0);
-        size_t ne = json_array_size(errors);
-        if (e0 != NULL)
-            snprintf(detail, sizeof detail, "%s: %s%s",
-                     json_string_value(json_object_get(e0, "pointer"))[0]
-                         ? json_string_value(json_object_get(e0, "pointer"))
-                         : "(the body)",
-                     json_string_value(json_object_get(e0, "rule")),
-                     ne > 1 ? " (and more; see errors)" : "");
-        else
-            snprintf(detail, sizeof detail, "%s", p->title);
-        dcf_http_reply_problem(r, problem_status(type), type, p->title, detail, errors);
+        snprintf(detail, sizeof detail, "%s", p->title);
     }
+    dcf_http_reply_problem_extra(r, problem_status(type), type, p->title, detail, p->errors,
+                                 p->extra);
+    p->errors = p->extra = NULL;
     dcf_problem_clear(p);
 }
 

@@ -215,11 +215,18 @@ void dcf_http_reply_json(dcf_http_req_t *r, unsigned status, struct json_t *body
 
 void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
                             const char *detail, struct json_t *errors) {
+    dcf_http_reply_problem_extra(r, status, type, title, detail, errors, NULL);
+}
+
+void dcf_http_reply_problem_extra(dcf_http_req_t *r, unsigned status, const char *type,
+                                  const char *title, const char *detail, struct json_t *errors,
+                                  struct json_t *extra) {
     char uri[160];
     json_t *o;
 
     if (!claim_reply(r)) {
         json_decref(errors);
+        json_decref(extra);
         return;
     }
     snprintf(uri, sizeof(uri), PROBLEM_TYPE_PREFIX "%s", type ? type : "about-blank");
@@ -231,12 +238,15 @@ void dcf_http_reply_problem(dcf_http_req_t *r, unsigned status, const char *type
         (detail != NULL && json_object_set_new(o, "detail", dcf__http_json_str(detail)) != 0) ||
         json_object_set_new(o, "instance", dcf__http_json_str(r->path)) != 0 ||
         json_object_set_new(o, "request_id", json_string(r->id)) != 0 ||
-        (errors != NULL && json_object_set(o, "errors", errors) != 0)) {
+        (errors != NULL && json_object_set(o, "errors", errors) != 0) ||
+        (extra != NULL && json_object_update_missing(o, extra) != 0)) {
         json_decref(o);
         json_decref(errors);
+        json_decref(extra);
         return;
     }
     json_decref(errors);
+    json_decref(extra);
     respond_json(r, status, "application/problem+json", o);
 }
 

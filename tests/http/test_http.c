@@ -146,6 +146,13 @@ static void h_events(void *app, dcf_http_req_t *r) {
     dcf_http_reply_stream(r, t ? strtoull(t, NULL, 10) : 7, &sub_ops, s);
 }
 
+/* A problem with extension members, one of which tries to replace "status". */
+static void h_extra(void *app, dcf_http_req_t *r) {
+    (void)app;
+    dcf_http_reply_problem_extra(r, 409, "conflict", "Refused", "one conflict", NULL,
+                                 json_pack("{s:[i], s:i}", "conflicts", 7, "status", 200));
+}
+
 static void h_odd(void *app, dcf_http_req_t *r) {
     (void)app;
     dcf_http_reply(r, 204, NULL, NULL, 0);
@@ -159,6 +166,7 @@ static const dcf_http_route_t ROUTES[] = {
     {"PUT", "/v1/echo", h_echo, DCF_HTTP_JSON_BODY},
     {"GET", "/v1/noreply", h_noreply, 0},
     {"GET", "/v1/twice", h_twice, 0},
+    {"GET", "/v1/extra", h_extra, 0},
     {"GET", "/v1/query", h_query, 0},
     {"GET", "/v1/info", h_info, 0},
     {"GET", "/v1/events", h_events, 0},
@@ -596,6 +604,15 @@ static void test_handler_bugs(CURL *c) {
     j = call(c, "GET", "/v1/twice", NULL, NULL, 200, &r);
     CHECK_STR(r.body ? r.body : "", "first");
     CHECK_STR(r.xlate, "");
+    json_decref(j);
+    resp_free(&r);
+
+    /* Extension members are added; standard members are never replaced. */
+    j = call(c, "GET", "/v1/extra", NULL, NULL, 409, &r);
+    check_problem(j, &r, 409, "conflict", "/v1/extra");
+    CHECK_INT(json_integer_value(json_object_get(j, "status")), 409);
+    CHECK_INT(json_integer_value(json_array_get(json_object_get(j, "conflicts"), 0)), 7);
+    CHECK_STR(json_string_value(json_object_get(j, "detail")), "one conflict");
     json_decref(j);
     resp_free(&r);
 }
