@@ -495,10 +495,7 @@ out:
 typedef struct {
     dcf_service_t *s;
     const char *party;
-    json_t *items;
-    size_t n;
-    size_t want; /* remember the seq of the want-th row (the page's last) */
-    int64_t seq_nth;
+    svc_page_t pg;
     cf_row_t *keep; /* when set: copy the (single) row here */
 } view_read_t;
 
@@ -522,32 +519,12 @@ static int view_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     json_t *v = row_view(vr->s, &r, vr->party, own, other);
     json_decref(own);
     json_decref(other);
-    if (++vr->n == vr->want)
-        vr->seq_nth = r.seq;
+    int64_t seq = r.seq;
     if (vr->keep != NULL)
         *vr->keep = r;
     else
         row_clear(&r);
-    if (v == NULL)
-        return DCF_ENOMEM;
-    json_array_append_new(vr->items, v);
-    return 0;
-}
-
-static size_t states_sql(unsigned states, char *out, size_t cap) {
-    size_t o = 0;
-    out[0] = '\0';
-    if (states == 0)
-        return 0;
-    o += (size_t)snprintf(out + o, cap - o, " AND c.state IN (");
-    bool first = true;
-    for (unsigned i = 0; i < N_STATES; i++)
-        if (states & (1u << i)) {
-            o += (size_t)snprintf(out + o, cap - o, "%s'%s'", first ? "" : ", ", STATES[i]);
-            first = false;
-        }
-    o += (size_t)snprintf(out + o, cap - o, ")");
-    return o;
+    return svc_page_add(&vr->pg, v, seq);
 }
 
 int dcf_conflict_list(dcf_service_t *s, const dcf_principal_t *who, unsigned states, unsigned limit,
@@ -557,35 +534,28 @@ int dcf_conflict_list(dcf_service_t *s, const dcf_principal_t *who, unsigned sta
         return svc_fail(p, DCF_EPERM, "forbidden", "Conflicts belong to parties");
     if (limit == 0)
         limit = 100;
-    states_sql(states, st, sizeof st);
+    svc_states_sql(states, STATES, N_STATES, "c.state", st, sizeof st);
     snprintf(sql, sizeof sql,
              "SELECT " JOIN_COLS JOIN_FROM " WHERE (c.party_a = $1 OR c.party_b = $1) "
              "AND c.seq > $2%s ORDER BY c.seq LIMIT $3",
              st);
-    view_read_t vr = {.s = s, .party = who->party, .items = json_array(), .want = limit};
+    view_read_t vr = {.s = s, .party = who->party, .pg = {.items = json_array(), .want = limit}};
     dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
                             dcf_store_val_int(after), dcf_store_val_int((int64_t)limit + 1)};
     int rc = dcf_store_read(s->st, sql, v, 3, view_row, &vr);
     if (rc != DCF_OK) {
-        json_decref(vr.items);
+        json_decref(vr.pg.items);
         return svc_internal(p, rc);
     }
-    json_t *next = json_null();
-    if (vr.n > limit) {
-        char buf[32];
-        json_array_remove(vr.items, limit);
-        snprintf(buf, sizeof buf, "%lld", (long long)vr.seq_nth);
-        next = json_string(buf);
-    }
-    *out = json_pack("{s:o, s:o}", "items", vr.items, "next_cursor", next);
-    return DCF_OK;
+    *out = svc_page_finish(&vr.pg);
+    return *out != NULL ? DCF_OK : svc_internal(p, DCF_ENOMEM);
 }
 
 int dcf_conflict_get(dcf_service_t *s, const dcf_principal_t *who, const char *id, json_t **out,
                      dcf_problem_t *p) {
     if (who->party[0] == '\0')
         return svc_fail(p, DCF_EPERM, "forbidden", "Conflicts belong to parties");
-    view_read_t vr = {.s = s, .party = who->party, .items = json_array()};
+    view_read_t vr = {.s = s, .party = who->party, .pg = {.items = json_array()}};
     dcf_store_val_t v[2] = {dcf_store_val_text(id, strlen(id)),
                             dcf_store_val_text(who->party, strlen(who->party))};
     int rc = dcf_store_read(s->st,
@@ -593,15 +563,15 @@ int dcf_conflict_get(dcf_service_t *s, const dcf_principal_t *who, const char *i
                             " WHERE c.id = $1 AND (c.party_a = $2 OR c.party_b = $2)",
                             v, 2, view_row, &vr);
     if (rc != DCF_OK) {
-        json_decref(vr.items);
+        json_decref(vr.pg.items);
         return svc_internal(p, rc);
     }
-    if (vr.n == 0) {
-        json_decref(vr.items);
+    if (vr.pg.n == 0) {
+        json_decref(vr.pg.items);
         return svc_fail(p, DCF_ENOENT, "not-found", "No such conflict");
     }
-    *out = json_incref(json_array_get(vr.items, 0));
-    json_decref(vr.items);
+    *out = json_incref(json_array_get(vr.pg.items, 0));
+    json_decref(vr.pg.items);
     return DCF_OK;
 }
 
@@ -618,14 +588,14 @@ static int respond_fn(dcf_store_tx_t *tx, void *arg) {
     respond_t *a = arg;
     cf_row_t r;
     memset(&r, 0, sizeof r);
-    view_read_t vr = {.s = a->s, .party = a->who->party, .items = json_array(), .keep = &r};
+    view_read_t vr = {.s = a->s, .party = a->who->party, .pg = {.items = json_array()}, .keep = &r};
     dcf_store_val_t v[2] = {dcf_store_val_text(a->id, strlen(a->id)),
                             dcf_store_val_text(a->who->party, strlen(a->who->party))};
     dcf_time_t now = dcf_time_now();
     int rc = dcf_store_tx_query(
         tx, "SELECT " JOIN_COLS JOIN_FROM " WHERE c.id = $1 AND (c.party_a = $2 OR c.party_b = $2)",
         v, 2, view_row, &vr);
-    if (rc == DCF_OK && vr.n == 0)
+    if (rc == DCF_OK && vr.pg.n == 0)
         rc = DCF_ENOENT;
     if (rc == DCF_OK && strcmp(r.state, "resolved") == 0)
         rc = DCF_ESTATE;
@@ -658,7 +628,7 @@ static int respond_fn(dcf_store_tx_t *tx, void *arg) {
             goto out;
     }
     /* Re-render with the new state, keeping the stored operation resources. */
-    json_t *old = json_array_get(vr.items, 0);
+    json_t *old = json_array_get(vr.pg.items, 0);
     json_t *own = json_object_get(json_object_get(old, "own"), "operation");
     json_t *other = json_object_get(json_object_get(old, "other"), "operation");
     a->view = row_view(a->s, &r, a->who->party, own, other);
@@ -666,7 +636,7 @@ static int respond_fn(dcf_store_tx_t *tx, void *arg) {
         rc = DCF_ENOMEM;
 out:
     row_clear(&r);
-    json_decref(vr.items);
+    json_decref(vr.pg.items);
     return rc;
 }
 
@@ -684,9 +654,7 @@ int dcf_conflict_respond(dcf_service_t *s, const dcf_principal_t *who, const cha
     if (rc != DCF_OK)
         return rc;
     respond_t a = {.s = s, .who = who, .id = id, .accept = accept};
-    rc = dcf_store_write(s->st, respond_fn, &a);
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    rc = svc_write(s, respond_fn, &a);
     if (rc == DCF_ENOENT)
         return svc_fail(p, rc, "not-found", "No such conflict");
     if (rc == DCF_ESTATE)

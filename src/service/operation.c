@@ -196,7 +196,9 @@ typedef struct {
     dcf_time_t now;
     /* results */
     int64_t version;
-    json_t *resource, *views, *refused;
+    json_t *resource, *views;
+    json_t *refused;         /* strict policy: the caller's views of the blocking conflicts */
+    dcf_problem_t time_rule; /* a notice / time rule broken, found inside the write */
     svc_notify_t notify;
     bool not_found, stale, bad_state;
     char state[16];
@@ -344,7 +346,6 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     dcf_service_t *s = w->s;
     svc_found_list_t found = {0};
     oprow_t row;
-    dcf_problem_t tp = {0};
     int rc;
 
     if ((rc = op_load_row(tx, w, &row)) != DCF_OK)
@@ -355,12 +356,8 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
         return DCF_ESTATE;
     }
     const dcf_operation_t *old = dcf_engine_get(s->eng, w->id);
-    if ((rc = op_times_check(s, w->op, old, w->now, &tp)) != DCF_OK) {
-        w->refused =
-            json_pack("{s:s, s:s, s:O}", "type", tp.type, "title", tp.title, "errors", tp.errors);
-        dcf_problem_clear(&tp);
-        return DCF_EINVAL;
-    }
+    if ((rc = op_times_check(s, w->op, old, w->now, &w->time_rule)) != DCF_OK)
+        return rc;
     if ((rc = svc_find_conflicts(s, NULL, w->op, &found)) != DCF_OK)
         goto out;
     if (strict_refuses(s, w->op, &found)) {
@@ -456,8 +453,6 @@ static int transition_fn(dcf_store_tx_t *tx, void *arg) {
 static int op_write_result(opw_t *w, int rc, dcf_problem_t *p) {
     if (rc == DCF_OK)
         return DCF_OK;
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
     if (w->not_found)
         return svc_fail(p, DCF_ENOENT, "not-found", "No such operation");
     if (w->stale)
@@ -472,14 +467,10 @@ static int op_write_result(opw_t *w, int rc, dcf_problem_t *p) {
                         "Strict policy: the operation conflicts with one of equal or higher "
                         "priority");
     }
-    if (rc == DCF_EINVAL && w->refused != NULL) { /* a time rule, found inside the write */
-        p->errors = json_incref(json_object_get(w->refused, "errors"));
-        return svc_fail(p, DCF_EINVAL,
-                        strcmp(json_string_value(json_object_get(w->refused, "type")), "notice") ==
-                                0
-                            ? "notice"
-                            : "validation",
-                        "%s", json_string_value(json_object_get(w->refused, "title")));
+    if (w->time_rule.type != NULL) { /* hand it over as it is */
+        *p = w->time_rule;
+        memset(&w->time_rule, 0, sizeof w->time_rule);
+        return rc;
     }
     return svc_internal(p, rc);
 }
@@ -489,6 +480,7 @@ static void opw_clear(opw_t *w) {
     json_decref(w->resource);
     json_decref(w->views);
     json_decref(w->refused);
+    dcf_problem_clear(&w->time_rule);
 }
 
 /* The response body: resource plus "conflicts" when there are views. */
@@ -512,6 +504,26 @@ static int party_only(const dcf_principal_t *who, bool write, dcf_problem_t *p) 
     return DCF_OK;
 }
 
+static int party_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    (void)nc;
+    svc_text_copy(arg, DCF_PARTY_MAX + 1, &c[0]);
+    return 0;
+}
+
+/* DCF_OK when operation `id` exists and is the caller's; else "not found". */
+static int op_visible(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                      dcf_problem_t *p) {
+    char party[DCF_PARTY_MAX + 1] = "";
+    dcf_store_val_t k = dcf_store_val_text(id, strlen(id));
+    int rc = dcf_store_read(s->st, "SELECT party FROM operations WHERE id = $1", &k, 1, party_row,
+                            party);
+    if (rc != DCF_OK)
+        return svc_internal(p, rc);
+    if (strcmp(party, who->party) != 0)
+        return svc_fail(p, DCF_ENOENT, "not-found", "No such operation");
+    return DCF_OK;
+}
+
 int dcf_op_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
                   json_t **out, char *etag_out, dcf_problem_t *p) {
     opw_t w = {.s = s, .who = who, .now = dcf_time_now()};
@@ -525,7 +537,7 @@ int dcf_op_create(dcf_service_t *s, const dcf_principal_t *who, const char *body
         return rc;
     if ((rc = op_times_check(s, w.op, NULL, w.now, p)) != DCF_OK)
         goto out;
-    rc = op_write_result(&w, dcf_store_write(s->st, create_fn, &w), p);
+    rc = op_write_result(&w, svc_write(s, create_fn, &w), p);
     if (rc != DCF_OK)
         goto out;
     svc_notify(s, &w.notify);
@@ -543,19 +555,14 @@ int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
     int rc;
     /* The role first (it depends on nothing but the token, so it reveals
      * nothing), then existence for this party, then the precondition. */
-    if ((rc = party_only(who, true, p)) != DCF_OK)
+    if ((rc = party_only(who, true, p)) != DCF_OK || (rc = op_visible(s, who, id, p)) != DCF_OK)
         return rc;
-    json_t *probe = NULL;
-    char etag[24];
-    if ((rc = dcf_op_get(s, who, id, &probe, etag, p)) != DCF_OK)
-        return rc;
-    json_decref(probe);
     if (if_match == NULL)
         return svc_fail(p, DCF_ESTATE, "precondition-required",
                         "Send If-Match with the version you are changing (its ETag)");
     if ((rc = op_parse(s, who, body, len, id, &w.op, p)) != DCF_OK)
         return rc;
-    rc = op_write_result(&w, dcf_store_write(s->st, update_fn, &w), p);
+    rc = op_write_result(&w, svc_write(s, update_fn, &w), p);
     if (rc != DCF_OK)
         goto out;
     svc_notify(s, &w.notify);
@@ -571,14 +578,11 @@ int dcf_op_transition(dcf_service_t *s, const dcf_principal_t *who, const char *
                       dcf_problem_t *p) {
     opw_t w = {.s = s, .who = who, .id = id, .to = to, .if_match = if_match, .now = dcf_time_now()};
     int rc;
-    json_t *probe = NULL;
-    char etag[24];
+    /* The role first; the write's own row lookup answers "not found" for
+     * another party's id exactly as for a missing one. */
     if ((rc = party_only(who, true, p)) != DCF_OK)
         return rc;
-    if ((rc = dcf_op_get(s, who, id, &probe, etag, p)) != DCF_OK)
-        return rc;
-    json_decref(probe);
-    rc = op_write_result(&w, dcf_store_write(s->st, transition_fn, &w), p);
+    rc = op_write_result(&w, svc_write(s, transition_fn, &w), p);
     if (rc != DCF_OK)
         goto out;
     svc_notify(s, &w.notify);
@@ -630,16 +634,8 @@ static int sweep_fn(dcf_store_tx_t *tx, void *arg) {
         if ((rc = op_load_row(tx, &w, &row)) != DCF_OK ||
             (rc = transition_apply(tx, &w, &row)) != DCF_OK)
             return rc;
-        for (size_t k = 0; k < w.notify.n; k++) {
-            svc_notify_t *n = &sw->notify;
-            bool seen = false;
-            for (size_t q = 0; q < n->n && !seen; q++)
-                seen = n->tags[q] == w.notify.tags[k];
-            if (!seen && n->n < SVC_NOTIFY_MAX)
-                n->tags[n->n++] = w.notify.tags[k];
-            else if (!seen)
-                n->all = true;
-        }
+        for (size_t k = 0; k < w.notify.n; k++)
+            svc_notify_add(&sw->notify, w.notify.tags[k]);
         sw->notify.all |= w.notify.all;
         sw->done++;
     }
@@ -650,9 +646,7 @@ int dcf_service_sweep(dcf_service_t *s, dcf_time_t now) {
     int total = 0;
     for (;;) {
         sweep_t sw = {.s = s, .now = now};
-        int rc = dcf_store_write(s->st, sweep_fn, &sw);
-        if (rc == DCF_EIO)
-            svc_fail_stop(rc);
+        int rc = svc_write(s, sweep_fn, &sw);
         if (rc != DCF_OK)
             return rc;
         svc_notify(s, &sw.notify);
@@ -665,10 +659,8 @@ int dcf_service_sweep(dcf_service_t *s, dcf_time_t now) {
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct {
-    json_t *items;
+    svc_page_t pg;
     const char *party; /* non-NULL: rows of another party are not found */
-    size_t n, want;
-    int64_t seq_nth;
     int64_t version;
 } opread_t;
 
@@ -680,39 +672,35 @@ static int op_read_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     if (r->party != NULL && strcmp(party, r->party) != 0)
         return 0;
     svc_text_copy(state, sizeof state, &c[2]);
-    json_t *res = svc_op_resource(c[3].u.b.ptr, c[3].u.b.len, c[1].u.i, state, c[4].u.i, c[5].u.i);
-    if (res == NULL)
-        return DCF_ENOMEM;
-    json_array_append_new(r->items, res);
     r->version = c[1].u.i;
-    if (++r->n == r->want)
-        r->seq_nth = c[6].u.i;
-    return 0;
+    return svc_page_add(
+        &r->pg, svc_op_resource(c[3].u.b.ptr, c[3].u.b.len, c[1].u.i, state, c[4].u.i, c[5].u.i),
+        c[6].u.i);
 }
 
 #define OP_COLS "party, version, state, body, created_at, updated_at, seq"
 
 int dcf_op_get(dcf_service_t *s, const dcf_principal_t *who, const char *id, json_t **out,
                char *etag_out, dcf_problem_t *p) {
-    opread_t r = {.items = json_array(), .party = who->party};
+    opread_t r = {.pg = {.items = json_array()}, .party = who->party};
     int rc;
     if ((rc = party_only(who, false, p)) != DCF_OK) {
-        json_decref(r.items);
+        json_decref(r.pg.items);
         return rc;
     }
     dcf_store_val_t k = dcf_store_val_text(id, strlen(id));
     rc = dcf_store_read(s->st, "SELECT " OP_COLS " FROM operations WHERE id = $1", &k, 1,
                         op_read_row, &r);
     if (rc != DCF_OK) {
-        json_decref(r.items);
+        json_decref(r.pg.items);
         return svc_internal(p, rc);
     }
-    if (r.n == 0) {
-        json_decref(r.items);
+    if (r.pg.n == 0) {
+        json_decref(r.pg.items);
         return svc_fail(p, DCF_ENOENT, "not-found", "No such operation");
     }
-    *out = json_incref(json_array_get(r.items, 0));
-    json_decref(r.items);
+    *out = json_incref(json_array_get(r.pg.items, 0));
+    json_decref(r.pg.items);
     svc_etag(r.version, etag_out);
     return DCF_OK;
 }
@@ -731,17 +719,8 @@ int dcf_op_list(dcf_service_t *s, const dcf_principal_t *who, const dcf_op_query
     v[nv++] = dcf_store_val_int(q->after);
     o += (size_t)snprintf(sql + o, sizeof sql - o,
                           "SELECT " OP_COLS " FROM operations WHERE party = $1 AND seq > $2");
-    if (q->states != 0) {
-        bool first = true;
-        o += (size_t)snprintf(sql + o, sizeof sql - o, " AND state IN (");
-        for (int i = 0; i < DCF_OP_STATE_COUNT; i++)
-            if (q->states & (1u << i)) {
-                o += (size_t)snprintf(sql + o, sizeof sql - o, "%s'%s'", first ? "" : ", ",
-                                      OP_STATES[i]);
-                first = false;
-            }
-        o += (size_t)snprintf(sql + o, sizeof sql - o, ")");
-    }
+    svc_states_sql(q->states, OP_STATES, DCF_OP_STATE_COUNT, "state", sql + o, sizeof sql - o);
+    o += strlen(sql + o);
     if (q->has_from) {
         v[nv] = dcf_store_val_int(q->from);
         o += (size_t)snprintf(sql + o, sizeof sql - o, " AND t_end > $%zu", ++nv);
@@ -764,21 +743,14 @@ int dcf_op_list(dcf_service_t *s, const dcf_principal_t *who, const dcf_op_query
                               nv - 1, nv);
     }
     snprintf(sql + o, sizeof sql - o, " ORDER BY seq LIMIT %u", limit + 1);
-    opread_t r = {.items = json_array(), .want = limit};
+    opread_t r = {.pg = {.items = json_array(), .want = limit}};
     rc = dcf_store_read(s->st, sql, v, nv, op_read_row, &r);
     if (rc != DCF_OK) {
-        json_decref(r.items);
+        json_decref(r.pg.items);
         return svc_internal(p, rc);
     }
-    json_t *next = json_null();
-    if (r.n > limit) {
-        char buf[32];
-        json_array_remove(r.items, limit);
-        snprintf(buf, sizeof buf, "%lld", (long long)r.seq_nth);
-        next = json_string(buf);
-    }
-    *out = json_pack("{s:o, s:o}", "items", r.items, "next_cursor", next);
-    return DCF_OK;
+    *out = svc_page_finish(&r.pg);
+    return *out != NULL ? DCF_OK : svc_internal(p, DCF_ENOMEM);
 }
 
 /* -------------------------------------------------------------- check -- */
@@ -865,9 +837,7 @@ int dcf_op_check(dcf_service_t *s, const dcf_principal_t *who, const char *body,
     sodium_bin2hex(rec.digest, sizeof rec.digest, h, sizeof h);
     svc_random_id("chk-", rec.id, sizeof rec.id);
     rec.conflicts = (int64_t)found.n;
-    rc = dcf_store_write(s->st, check_rec_fn, &rec);
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    rc = svc_write(s, check_rec_fn, &rec);
     if (rc != DCF_OK) {
         rc = svc_internal(p, rc);
         goto out;

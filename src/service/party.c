@@ -232,7 +232,7 @@ int dcf_party_create(dcf_service_t *s, const dcf_principal_t *who, const char *b
     a.desks = json_object_get(j, "desks");
     if (a.desks != NULL && (rc = desks_check(a.desks, p)) != DCF_OK)
         goto out;
-    rc = dcf_store_write(s->st, party_new_fn, &a);
+    rc = svc_write(s, party_new_fn, &a);
     if (rc == DCF_EEXIST) {
         rc = svc_fail(p, DCF_EEXIST, "exists", "A party with this id exists");
         goto out;
@@ -241,8 +241,6 @@ int dcf_party_create(dcf_service_t *s, const dcf_principal_t *who, const char *b
         rc = svc_fail(p, DCF_ELIMIT, "validation", "At most %d parties", DCF_PARTIES_MAX);
         goto out;
     }
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
     if (rc != DCF_OK) {
         rc = svc_internal(p, rc);
         goto out;
@@ -317,9 +315,7 @@ int dcf_party_set_desk(dcf_service_t *s, const dcf_principal_t *who, const char 
     }
     if ((rc = contact_check(a.contact, "/contact", p)) != DCF_OK)
         goto out;
-    rc = dcf_store_write(s->st, desk_set_fn, &a);
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    rc = svc_write(s, desk_set_fn, &a);
     if (rc != DCF_OK) {
         rc = svc_internal(p, rc);
         goto out;
@@ -389,7 +385,7 @@ static int token_write(dcf_service_t *s, token_new_t *a) {
     svc_token_secret(a->secret, a->hash);
     a->s = s;
     a->now = dcf_time_now();
-    return dcf_store_write(s->st, token_new_fn, a);
+    return svc_write(s, token_new_fn, a);
 }
 
 int dcf_service_init_admin(dcf_service_t *s, char *secret_out, size_t len) {
@@ -449,8 +445,6 @@ int dcf_token_create(dcf_service_t *s, const dcf_principal_t *who, const char *p
     }
     snprintf(a.label, sizeof a.label, "%s", v ? json_string_value(v) : "");
     rc = token_write(s, &a);
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
     if (rc != DCF_OK) {
         rc = svc_internal(p, rc);
         goto out;
@@ -535,9 +529,7 @@ int dcf_token_revoke(dcf_service_t *s, const dcf_principal_t *who, const char *i
     if (!found || (who->role != DCF_ROLE_ADMIN && strcmp(party, who->party) != 0))
         return not_found(p, "token");
     revoke_t a = {s, id};
-    int rc = dcf_store_write(s->st, revoke_fn, &a);
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    int rc = svc_write(s, revoke_fn, &a);
     return rc == DCF_OK ? DCF_OK : svc_internal(p, rc);
 }
 

@@ -149,6 +149,51 @@ _Noreturn void svc_fail_stop(int rc) {
               dcf_strerror(rc));
 }
 
+int svc_page_add(svc_page_t *pg, json_t *item, int64_t seq) {
+    if (item == NULL)
+        return DCF_ENOMEM;
+    json_array_append_new(pg->items, item);
+    if (++pg->n == pg->want)
+        pg->seq_nth = seq;
+    return DCF_OK;
+}
+
+json_t *svc_page_finish(svc_page_t *pg) {
+    json_t *next = json_null();
+    if (pg->n > pg->want) {
+        char buf[32];
+        json_array_remove(pg->items, pg->want);
+        snprintf(buf, sizeof buf, "%lld", (long long)pg->seq_nth);
+        next = json_string(buf);
+    }
+    json_t *out = json_pack("{s:o, s:o}", "items", pg->items, "next_cursor", next);
+    pg->items = NULL;
+    return out;
+}
+
+void svc_states_sql(unsigned bits, const char *const *names, size_t n_names, const char *column,
+                    char *out, size_t cap) {
+    size_t o = 0;
+    out[0] = '\0';
+    if (bits == 0)
+        return;
+    o += (size_t)snprintf(out, cap, " AND %s IN (", column);
+    for (size_t i = 0; i < n_names && o < cap; i++)
+        if (bits & (1u << i)) {
+            o += (size_t)snprintf(out + o, cap - o, "%s'%s'", out[o - 1] == '(' ? "" : ", ",
+                                  names[i]);
+        }
+    if (o < cap)
+        snprintf(out + o, cap - o, ")");
+}
+
+int svc_write(dcf_service_t *s, dcf_store_write_fn fn, void *arg) {
+    int rc = dcf_store_write(s->st, fn, arg);
+    if (rc == DCF_EIO)
+        svc_fail_stop(rc);
+    return rc;
+}
+
 dcf_engine_reader_t *svc_reader_get(dcf_service_t *s) {
     dcf_engine_reader_t *r = NULL;
     pthread_mutex_lock(&s->readers_lock);
@@ -217,18 +262,19 @@ int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const
     /* The writer is the only thread that reads or writes event_seq.  A
      * rolled-back write leaves a gap in the ids, never a repeat. */
     pt->event_seq++;
-    if (n != NULL) {
-        bool seen = false;
-        for (size_t i = 0; i < n->n && !seen; i++)
-            seen = n->tags[i] == pt->tag;
-        if (!seen) {
-            if (n->n < SVC_NOTIFY_MAX)
-                n->tags[n->n++] = pt->tag;
-            else
-                n->all = true;
-        }
-    }
+    if (n != NULL)
+        svc_notify_add(n, pt->tag);
     return DCF_OK;
+}
+
+void svc_notify_add(svc_notify_t *n, uint64_t tag) {
+    for (size_t i = 0; i < n->n; i++)
+        if (n->tags[i] == tag)
+            return;
+    if (n->n < SVC_NOTIFY_MAX)
+        n->tags[n->n++] = tag;
+    else
+        n->all = true;
 }
 
 void svc_notify(dcf_service_t *s, const svc_notify_t *n) {

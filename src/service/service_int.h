@@ -101,6 +101,8 @@ int svc_party_copy(dcf_service_t *s, const char *id, svc_party_t *out, json_t **
 /* writer: next event id for a party and the insert; adds the party to n. */
 int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const char *type,
                   json_t *data, dcf_time_t at, svc_notify_t *n);
+/* Add a party to wake (once); past SVC_NOTIFY_MAX parties, wake all. */
+void svc_notify_add(svc_notify_t *n, uint64_t tag);
 void svc_notify(dcf_service_t *s, const svc_notify_t *n);
 
 /* A new token secret and its hash. */
@@ -115,6 +117,24 @@ void svc_text_copy(char *dst, size_t cap, const dcf_store_val_t *v);
 /* Row callback storing column 0 as int64 (0 for NULL) into *(int64_t *)arg. */
 int svc_int_row(void *arg, const dcf_store_val_t *c, size_t nc);
 
+/* A page of a list in creation order.  The query asks for want + 1 rows;
+ * the extra row only tells that there is a next page, whose cursor is the
+ * sequence number of the want-th row. */
+typedef struct {
+    json_t *items;
+    size_t n, want;
+    int64_t seq_nth;
+} svc_page_t;
+
+/* Append a row's item (stolen; NULL is DCF_ENOMEM) and note its seq. */
+int svc_page_add(svc_page_t *pg, json_t *item, int64_t seq);
+/* {"items": [...], "next_cursor": "<seq>" | null}; consumes pg->items. */
+json_t *svc_page_finish(svc_page_t *pg);
+/* " AND <column> IN ('a', 'b')" for the names whose bit is set in `bits`
+ * (nothing for bits == 0).  The names are the code's own constants. */
+void svc_states_sql(unsigned bits, const char *const *names, size_t n_names, const char *column,
+                    char *out, size_t cap);
+
 /* Borrow / return a per-thread engine reader. */
 dcf_engine_reader_t *svc_reader_get(dcf_service_t *s);
 void svc_reader_put(dcf_service_t *s, dcf_engine_reader_t *r);
@@ -124,6 +144,10 @@ void svc_etag(int64_t version, char *out);
 
 /* Stop the process: a committed-in-memory change failed to become durable. */
 _Noreturn void svc_fail_stop(int rc);
+/* Every service write goes through here: dcf_store_write, and fail-stop
+ * when the batch's COMMIT failed (its writes may already have changed
+ * memory).  Returns DCF_OK or fn's own error. */
+int svc_write(dcf_service_t *s, dcf_store_write_fn fn, void *arg);
 
 /* ---------------------------------------------------------- conflicts -- */
 
