@@ -135,14 +135,23 @@ static void logj(const char *level, const char *msg, json_t *fields) {
     json_decref(j);
 }
 
-static bool host_is_loopback(const char *listen) {
-    char host[256];
+/* The host part of "host:port" as written (brackets kept for IPv6), or
+ * false when it does not fit. */
+static bool listen_host(const char *listen, char *host, size_t cap) {
     const char *colon = strrchr(listen, ':');
     size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
-    if (n >= sizeof host)
+    if (n >= cap)
         return false;
     memcpy(host, listen, n);
     host[n] = '\0';
+    return true;
+}
+
+static bool host_is_loopback(const char *listen) {
+    char host[256];
+    if (!listen_host(listen, host, sizeof host))
+        return false;
+    size_t n = strlen(host);
     if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
         memmove(host, host + 1, n - 2);
         host[n - 2] = '\0';
@@ -240,10 +249,8 @@ int dcf_cli_serve(int argc, char **argv) {
     }
     dcf_api_set_http(api, http);
     {
-        char url[300], host[256];
-        const char *colon = strrchr(o.listen, ':');
-        size_t hn = colon ? (size_t)(colon - o.listen) : strlen(o.listen);
-        snprintf(host, sizeof host, "%.*s", (int)(hn < 255 ? hn : 255), o.listen);
+        char url[300], host[256] = "";
+        listen_host(o.listen, host, sizeof host);
         snprintf(url, sizeof url, "%s://%s:%u", tls ? "https" : "http", host,
                  (unsigned)dcf_http_port(http));
         logj("info", "listening", json_pack("{s:s}", "url", url));
