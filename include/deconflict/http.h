@@ -14,8 +14,11 @@
  * but not for this method -> 405 with `Allow`.  Otherwise the route's handler
  * runs on the pool thread with the request; it must produce exactly one
  * response through one of the dcf_http_reply_* calls before returning (a
- * handler that replies nothing yields a 500 problem).  Handlers may block
- * (they do, on the store).
+ * handler that replies nothing yields a 500 problem).  Handlers may block,
+ * but a handler that waits for something slow (a durable write) should
+ * defer instead: dcf_http_req_defer() suspends the connection (no thread is
+ * held), and once dcf_http_req_resume() is called the continuation runs on
+ * a pool thread and replies.
  *
  * STREAMS.  dcf_http_reply_stream() turns the response into an endless
  * text/event-stream body.  The layer calls ops->read whenever it can send;
@@ -124,6 +127,29 @@ bool dcf_http_req_is_tls(const dcf_http_req_t *r);
 /* Add "key": "value" to this request's access-log line (copied; at most
  * DCF_HTTP_LOG_FIELDS, further calls ignored). */
 void dcf_http_req_log(dcf_http_req_t *r, const char *key, const char *value);
+
+/* ------------------------------------------------------------- defer -- */
+
+/* A continuation: runs on a pool thread after dcf_http_req_resume, with the
+ * app pointer, the request and the arg given to dcf_http_req_defer.  It is
+ * the request's handler from then on: it must reply (else 500). */
+typedef void (*dcf_http_resume_fn)(void *app, dcf_http_req_t *r, void *arg);
+
+/*
+ * Inside a handler: answer later.  The handler returns without replying;
+ * the connection is suspended until dcf_http_req_resume(r), then `fn(app,
+ * r, arg)` runs and replies.  Call at most once per request, and resume
+ * exactly once per defer.  resume may come from any thread, even before
+ * the handler returns (the continuation then runs right after it).
+ * Between defer and the continuation, nothing but dcf_http_req_resume may
+ * touch r.  The continuation runs exactly once per defer, even when the
+ * client has gone away meanwhile (its reply is then discarded), so it may
+ * free what the handler set aside.  dcf_http_stop waits until every
+ * deferred request's continuation has run.
+ */
+void dcf_http_req_defer(dcf_http_req_t *r, dcf_http_resume_fn fn, void *arg);
+/* Any thread: the deferred answer is ready; see dcf_http_req_defer. */
+void dcf_http_req_resume(dcf_http_req_t *r);
 
 /* ---------------------------------------------------------- response -- */
 

@@ -189,6 +189,28 @@ int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
 int dcf_op_transition(dcf_service_t *s, const dcf_principal_t *who, const char *id,
                       dcf_op_state_t to, const char *if_match, struct json_t **out, char *etag_out,
                       dcf_problem_t *p);
+/*
+ * The same three writes without blocking a thread on the commit.  Each
+ * *_start validates on the calling thread and either fails at once (an
+ * error, p filled, no job) or returns DCF_OK with *job queued; `done(
+ * done_arg)` then runs exactly once on the store's writer thread when the
+ * write is decided -- keep it short (wake someone) -- after which
+ * dcf_op_job_finish(job, ...) returns what the blocking call would have
+ * returned, fills out / etag_out / p the same way, and frees the job.
+ * `who` and the strings are copied.
+ */
+typedef struct dcf_op_job_s dcf_op_job_t;
+typedef void (*dcf_op_done_fn)(void *done_arg);
+int dcf_op_create_start(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
+                        dcf_op_done_fn done, void *done_arg, dcf_op_job_t **job, dcf_problem_t *p);
+int dcf_op_update_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                        const char *if_match, const char *body, size_t len, dcf_op_done_fn done,
+                        void *done_arg, dcf_op_job_t **job, dcf_problem_t *p);
+int dcf_op_transition_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                            dcf_op_state_t to, const char *if_match, dcf_op_done_fn done,
+                            void *done_arg, dcf_op_job_t **job, dcf_problem_t *p);
+int dcf_op_job_finish(dcf_op_job_t *job, struct json_t **out, char *etag_out, dcf_problem_t *p);
+
 /* Conflicts a proposed operation would have; stores only the record of the
  * check.  DCF_ELIMIT (type "rate-limited", *retry_after_s set) past the
  * party's check rate. */

@@ -156,6 +156,25 @@ void dcf_store_close(dcf_store_t *st);
  */
 int dcf_store_write(dcf_store_t *st, dcf_store_write_fn fn, void *arg);
 
+/* Called on the writer thread once an async write is decided: rc as
+ * dcf_store_write would have returned it.  It runs after the batch's COMMIT
+ * (or its failure) and outside the store's locks, but it delays the next
+ * batch: hand work to another thread rather than doing it here.  It may
+ * not call dcf_store_write (DCF_ESTATE). */
+typedef void (*dcf_store_done_fn)(void *done_arg, int rc);
+
+/*
+ * Queue fn(tx, arg) like dcf_store_write, but return at once: DCF_OK when
+ * queued (done(done_arg, rc) then runs exactly once, on the writer thread,
+ * after the batch is durable or has failed), or DCF_EINVAL, DCF_ENOMEM,
+ * DCF_ESTATE (store closing, or called on the writer thread), in which case
+ * neither fn nor done ever runs.  arg and done_arg must live until done
+ * runs.  Blocks only while the queue is full.  Writes queued by either call
+ * complete in queue order.  Any thread.
+ */
+int dcf_store_write_async(dcf_store_t *st, dcf_store_write_fn fn, void *arg, dcf_store_done_fn done,
+                          void *done_arg);
+
 /* Inside a write callback: run one statement.  *changes_out (may be NULL)
  * receives the rows changed.  Returns DCF_OK, DCF_EINVAL (bad SQL or
  * parameter count), DCF_ELIMIT (SQL or params too long), DCF_ECONFLICT

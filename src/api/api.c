@@ -515,17 +515,62 @@ static void reply_op(dcf_http_req_t *r, int rc, unsigned status, json_t *out, co
     finish(r, rc, status, out, p);
 }
 
-static void h_op_create(void *app, dcf_http_req_t *r) {
-    ENTER(app, r, who, s);
+/* Operation writes answer after their group commit without holding a
+ * thread: the handler starts the job and defers; the job's done callback
+ * (on the store's writer thread) resumes the request; the continuation
+ * finishes the job and replies. */
+typedef struct {
+    dcf_http_req_t *r;
+    dcf_op_job_t *job;
+    unsigned status;
+} op_pending_t;
+
+static void op_written(void *arg) {
+    dcf_http_req_resume(((op_pending_t *)arg)->r);
+}
+
+static void op_continue(void *app, dcf_http_req_t *r, void *arg) {
+    op_pending_t *pd = arg;
     dcf_problem_t p = {0};
     json_t *out = NULL;
     char etag[24] = "";
+    (void)app;
+    int rc = dcf_op_job_finish(pd->job, &out, etag, &p);
+    reply_op(r, rc, pd->status, out, etag, &p);
+    free(pd);
+}
+
+/* Allocate the pending record before starting, so that nothing can fail
+ * between the start and the defer. */
+static op_pending_t *op_pending_new(dcf_http_req_t *r, unsigned status) {
+    op_pending_t *pd = calloc(1, sizeof *pd);
+    if (pd == NULL)
+        dcf_http_reply_problem(r, 503, "unavailable", "Out of memory", NULL, NULL);
+    else
+        *pd = (op_pending_t){.r = r, .status = status};
+    return pd;
+}
+
+/* After a *_start: defer on success, else answer its problem. */
+static void op_started(dcf_http_req_t *r, op_pending_t *pd, int rc, dcf_problem_t *p) {
+    if (rc == DCF_OK) {
+        dcf_http_req_defer(r, op_continue, pd);
+        return;
+    }
+    free(pd);
+    reply_op(r, rc, 0, NULL, NULL, p);
+}
+
+static void h_op_create(void *app, dcf_http_req_t *r) {
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    op_pending_t *pd;
     size_t len;
     const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 201)) == NULL)
         return;
-    int rc = dcf_op_create(s, &who, body, len, &out, etag, &p);
-    reply_op(r, rc, 201, out, etag, &p);
+    int rc = dcf_op_create_start(s, &who, body, len, op_written, pd, &pd->job, &p);
+    op_started(r, pd, rc, &p);
 }
 
 static void h_op_get(void *app, dcf_http_req_t *r) {
@@ -542,27 +587,27 @@ static void h_op_get(void *app, dcf_http_req_t *r) {
 static void h_op_update(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
-    json_t *out = NULL;
-    char etag[24] = "";
+    op_pending_t *pd;
     size_t len;
     const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 200)) == NULL)
         return;
-    int rc = dcf_op_update(s, &who, dcf_http_req_param(r, "id"), dcf_http_req_header(r, "If-Match"),
-                           body, len, &out, etag, &p);
-    reply_op(r, rc, 200, out, etag, &p);
+    int rc = dcf_op_update_start(s, &who, dcf_http_req_param(r, "id"),
+                                 dcf_http_req_header(r, "If-Match"), body, len, op_written, pd,
+                                 &pd->job, &p);
+    op_started(r, pd, rc, &p);
 }
 
 static void transition(void *app, dcf_http_req_t *r, dcf_op_state_t to) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
-    json_t *out = NULL;
-    char etag[24] = "";
-    if (!query_only(r, NO_QUERY))
+    op_pending_t *pd;
+    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 200)) == NULL)
         return;
-    int rc = dcf_op_transition(s, &who, dcf_http_req_param(r, "id"), to,
-                               dcf_http_req_header(r, "If-Match"), &out, etag, &p);
-    reply_op(r, rc, 200, out, etag, &p);
+    int rc =
+        dcf_op_transition_start(s, &who, dcf_http_req_param(r, "id"), to,
+                                dcf_http_req_header(r, "If-Match"), op_written, pd, &pd->job, &p);
+    op_started(r, pd, rc, &p);
 }
 
 static void h_op_activate(void *app, dcf_http_req_t *r) {

@@ -10,7 +10,8 @@
  *   log.c      the JSON-lines access log and libmicrohttpd's messages
  *
  * LOCKS.  `dcf_http_s.mu` guards the stream list and every stream's
- * `suspended`/`pending`/`req` fields and `stopping`.  `metrics_mu` guards
+ * `suspended`/`pending`/`req` fields, `stopping`, `deferred_open`
+ * and each deferred request's `resumed`/`suspended`.  `metrics_mu` guards
  * the series.  Lock order: libmicrohttpd's response mutex (held while it
  * calls a content reader) -> mu -> libmicrohttpd's connection-list mutex
  * (taken inside MHD_suspend_connection / MHD_resume_connection).  Nothing
@@ -150,6 +151,13 @@ struct dcf_http_req_s {
     dcf__http_kv_t log[DCF_HTTP_LOG_FIELDS];
     size_t n_log;
 
+    /* Deferral (dcf_http_req_defer); `resumed` and `suspended` under h->mu. */
+    dcf_http_resume_fn cont;
+    void *cont_arg;
+    bool deferred;  /* the handler deferred; the continuation has not run */
+    bool resumed;   /* dcf_http_req_resume was called */
+    bool suspended; /* MHD_suspend_connection done, not yet resumed */
+
     bool replied; /* a dcf_http_reply_* call was made */
     bool queued;  /* the response went to libmicrohttpd */
     unsigned status;
@@ -195,6 +203,8 @@ struct dcf_http_s {
     size_t n_streams, streams_max;
 
     atomic_long connections;
+    size_t deferred_open;     /* deferred, continuation not yet run (under mu) */
+    pthread_cond_t resume_cv; /* a resume or a continuation happened (with mu) */
 
     pthread_mutex_t metrics_mu;
     dcf__http_series_t *series; /* n_routes route series, then the unmatched ones */

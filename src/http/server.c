@@ -18,6 +18,14 @@
  *              route's handler, then queue whatever it replied (a 500
  *              problem if nothing).
  *
+ * A handler may defer (dcf_http_req_defer): after it returns, after_handler()
+ * suspends the connection unless the resume already came; the resume
+ * (any thread) resumes it, libmicrohttpd calls on_access() once more, and
+ * the continuation runs there and replies.  Once dcf_http_stop has begun
+ * (`stopping`), a deferring handler's thread waits for its resume instead
+ * of suspending, and the stop waits until every deferred request has run
+ * its continuation, so no suspended connection outlives the stop's wait.
+ *
  * Every answer goes through finish(): count it in the metrics, hand it to
  * libmicrohttpd, drop our reference.  on_completed() (the request is over,
  * whatever the reason) writes the access-log line and frees the request.
@@ -369,6 +377,76 @@ static void body_append(dcf_http_req_t *r, const char *data, size_t n) {
     r->body[r->body_len] = '\0';
 }
 
+static enum MHD_Result after_handler(dcf_http_req_t *r);
+
+/* Wait for r's resume (it may have come already) and run its
+ * continuation once. */
+static void call_continuation(dcf_http_req_t *r) {
+    dcf_http_t *h = r->h;
+
+    pthread_mutex_lock(&h->mu);
+    while (!r->resumed)
+        pthread_cond_wait(&h->resume_cv, &h->mu);
+    r->resumed = false; /* spent */
+    h->deferred_open--;
+    pthread_cond_broadcast(&h->resume_cv);
+    pthread_mutex_unlock(&h->mu);
+    r->deferred = false;
+    r->cont(h->opts.app, r, r->cont_arg);
+}
+
+/* The resume came: run the continuation (it may defer again). */
+static enum MHD_Result run_continuation(dcf_http_req_t *r) {
+    call_continuation(r);
+    return after_handler(r);
+}
+
+/* After the handler (or a continuation) returned: queue its reply, or
+ * suspend a deferred request until its resume. */
+static enum MHD_Result after_handler(dcf_http_req_t *r) {
+    dcf_http_t *h = r->h;
+
+    if (!r->deferred)
+        return finish(r);
+    pthread_mutex_lock(&h->mu);
+    while (!r->resumed && h->stopping)
+        pthread_cond_wait(&h->resume_cv, &h->mu);
+    if (!r->resumed) {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+        pthread_mutex_unlock(&h->mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return run_continuation(r);
+}
+
+void dcf_http_req_defer(dcf_http_req_t *r, dcf_http_resume_fn fn, void *arg) {
+    if (r->deferred || r->replied || fn == NULL) {
+        dcf__http_log_event(r->h, "error", "handler bug", r, "bad dcf_http_req_defer");
+        return;
+    }
+    r->cont = fn;
+    r->cont_arg = arg;
+    r->deferred = true;
+    pthread_mutex_lock(&r->h->mu);
+    r->h->deferred_open++;
+    pthread_mutex_unlock(&r->h->mu);
+}
+
+void dcf_http_req_resume(dcf_http_req_t *r) {
+    dcf_http_t *h = r->h;
+
+    pthread_mutex_lock(&h->mu);
+    r->resumed = true;
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_cond_broadcast(&h->resume_cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
@@ -392,6 +470,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (r->queued)
         return MHD_YES;
+    if (r->deferred) /* called again after the resume */
+        return run_continuation(r);
     if (r->replied)
         return finish(r); /* the early answer to a request without a body */
     if (*upload_data_size != 0) {
@@ -409,7 +489,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return finish(r);
     }
     h->routes[r->match.route].route->fn(h->opts.app, r);
-    return finish(r);
+    return after_handler(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -421,6 +501,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r == NULL)
         return;
     *con_cls = NULL;
+    /* The client left while its request was deferred (libmicrohttpd found
+     * the socket closed on resuming it): every continuation still runs
+     * exactly once, so the application can release what it holds; the
+     * reply goes nowhere. */
+    while (r->deferred) {
+        call_continuation(r);
+        if (r->resp != NULL) {
+            MHD_destroy_response(r->resp);
+            r->resp = NULL;
+        }
+    }
     pthread_mutex_lock(&h->mu);
     if (r->stream != NULL) { /* the stream outlives us: take its count now */
         r->bytes_out += r->stream->bytes_out;
@@ -458,7 +549,7 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
     char scratch[8];
     dcf_http_t *h = NULL;
     struct sockaddr_storage ss;
-    bool v6 = false, mu_ok = false, mmu_ok = false;
+    bool v6 = false, mu_ok = false, mmu_ok = false, cv_ok = false;
     const char *why;
     unsigned flags;
     int rc = DCF_EINVAL;
@@ -526,6 +617,9 @@ int dcf_http_start(const dcf_http_opts_t *opts, dcf_http_t **out, char *err, siz
     if (pthread_mutex_init(&h->mu, NULL) != 0)
         goto out;
     mu_ok = true;
+    if (pthread_cond_init(&h->resume_cv, NULL) != 0)
+        goto out;
+    cv_ok = true;
     if (pthread_mutex_init(&h->metrics_mu, NULL) != 0)
         goto out;
     mmu_ok = true;
@@ -575,6 +669,8 @@ out:
         dcf__http_metrics_free(h);
         if (mmu_ok)
             pthread_mutex_destroy(&h->metrics_mu);
+        if (cv_ok)
+            pthread_cond_destroy(&h->resume_cv);
         if (mu_ok)
             pthread_mutex_destroy(&h->mu);
         free(h->routes);
@@ -595,9 +691,18 @@ void dcf_http_stop(dcf_http_t *h) {
     /* No suspended connection may be left when libmicrohttpd stops: resume
      * them all and forbid new suspensions; their readers end the streams. */
     dcf__http_streams_shutdown(h);
+    /* Deferred requests: from now on none suspends (after_handler waits
+     * instead); wait until every one has run its continuation, so each
+     * gets its answer (libmicrohttpd would close a connection resumed
+     * during its stop without calling us again). */
+    pthread_mutex_lock(&h->mu);
+    while (h->deferred_open > 0)
+        pthread_cond_wait(&h->resume_cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->mhd); /* joins the pool: handlers done, streams closed */
     dcf__http_metrics_free(h);
     pthread_mutex_destroy(&h->metrics_mu);
+    pthread_cond_destroy(&h->resume_cv);
     pthread_mutex_destroy(&h->mu);
     free(h->routes);
     free(h);

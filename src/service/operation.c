@@ -191,6 +191,7 @@ typedef struct {
     const dcf_principal_t *who; /* NULL for the sweep */
     const char *id;
     dcf_operation_t *op; /* new version (owned until the engine takes it) */
+    char *body;          /* op's canonical row JSON, made before the write (op_prepare) */
     const char *if_match;
     dcf_op_state_t to;
     dcf_time_t now;
@@ -257,15 +258,20 @@ static int op_event(dcf_service_t *s, dcf_store_tx_t *tx, opw_t *w, const char *
     return rc;
 }
 
-/* INSERT (version 1) or UPDATE the row from w->op. */
+/* Before the write, on the caller's thread: the row's canonical JSON and
+ * the resource it grows into (the writer then only adds the version, state
+ * and times), so the writer thread neither serialises the model nor parses
+ * it back. */
+static int op_prepare(opw_t *w) {
+    w->resource = dcf_operation_to_json(w->op);
+    w->body = w->resource ? json_dumps(w->resource, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    return w->body ? DCF_OK : DCF_ENOMEM;
+}
+
+/* INSERT (version 1) or UPDATE the row from w->op and w->body. */
 static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_time_t created) {
     span_t sp;
-    json_t *m = dcf_operation_to_json(w->op);
-    char *body = m ? json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    int rc = DCF_ENOMEM;
-    json_decref(m);
-    if (body == NULL)
-        return DCF_ENOMEM;
+    int rc;
     op_span(w->op, &sp);
     dcf_store_val_t v[13] = {
         dcf_store_val_text(w->id, strlen(w->id)),
@@ -277,7 +283,7 @@ static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_t
         dcf_store_val_real(sp.south),
         dcf_store_val_real(sp.east),
         dcf_store_val_real(sp.north),
-        dcf_store_val_text(body, strlen(body)),
+        dcf_store_val_text(w->body, strlen(w->body)),
         dcf_store_val_int(w->now),
         dcf_store_val_int(seq),
         dcf_store_val_text(w->op->party, strlen(w->op->party)),
@@ -296,12 +302,13 @@ static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_t
                                "body = $10, updated_at = $11 WHERE id = $1",
                                v, 11, NULL);
     if (rc == DCF_OK) {
-        w->resource = svc_op_resource(body, strlen(body), w->version, w->state,
-                                      insert ? w->now : created, w->now);
-        if (w->resource == NULL)
+        json_t *r = w->resource;
+        if (json_object_set_new(r, "version", json_integer(w->version)) != 0 ||
+            json_object_set_new(r, "state", json_string(w->state)) != 0 ||
+            json_object_set_new(r, "created_at", svc_time_json(insert ? w->now : created)) != 0 ||
+            json_object_set_new(r, "updated_at", svc_time_json(w->now)) != 0)
             rc = DCF_ENOMEM;
     }
-    free(body);
     return rc;
 }
 
@@ -477,6 +484,7 @@ static int op_write_result(opw_t *w, int rc, dcf_problem_t *p) {
 
 static void opw_clear(opw_t *w) {
     dcf_operation_free(w->op);
+    free(w->body);
     json_decref(w->resource);
     json_decref(w->views);
     json_decref(w->refused);
@@ -524,34 +532,102 @@ static int op_visible(dcf_service_t *s, const dcf_principal_t *who, const char *
     return DCF_OK;
 }
 
-int dcf_op_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
-                  json_t **out, char *etag_out, dcf_problem_t *p) {
-    opw_t w = {.s = s, .who = who, .now = dcf_time_now()};
+/* ----------------------------------------------------------- the jobs -- */
+
+/* A create, update or state change in flight: validated on the caller's
+ * thread, written on the store's writer thread, answered on whichever
+ * thread calls dcf_op_job_finish once `done` has run. */
+typedef enum { JOB_CREATE, JOB_UPDATE, JOB_TRANSITION } job_kind_t;
+
+struct dcf_op_job_s {
+    opw_t w;
+    job_kind_t kind;
+    dcf_principal_t who;
     char id[DCF_ID_MAX + 1];
+    char *if_match;
+    int rc; /* the write's outcome (set before done runs) */
+    dcf_op_done_fn done;
+    void *done_arg;
+};
+
+static dcf_op_job_t *job_new(dcf_service_t *s, const dcf_principal_t *who, job_kind_t kind,
+                             const char *id, const char *if_match, dcf_op_done_fn done,
+                             void *done_arg) {
+    dcf_op_job_t *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    if (if_match != NULL && (j->if_match = strdup(if_match)) == NULL) {
+        free(j);
+        return NULL;
+    }
+    j->kind = kind;
+    j->who = *who;
+    j->done = done;
+    j->done_arg = done_arg;
+    if (id != NULL)
+        snprintf(j->id, sizeof j->id, "%s", id);
+    else
+        svc_random_id("op-", j->id, sizeof j->id);
+    j->w = (opw_t){
+        .s = s, .who = &j->who, .id = j->id, .if_match = j->if_match, .now = dcf_time_now()};
+    return j;
+}
+
+static void job_free(dcf_op_job_t *j) {
+    opw_clear(&j->w);
+    free(j->if_match);
+    free(j);
+}
+
+/* Writer thread, after the batch's COMMIT: a failed COMMIT stops the
+ * process (the write may already have changed memory); otherwise wake the
+ * parties that got events and tell the caller. */
+static void job_written(void *arg, int rc) {
+    dcf_op_job_t *j = arg;
+    if (rc == DCF_EIO)
+        svc_fail_stop(rc);
+    j->rc = rc;
+    if (rc == DCF_OK)
+        svc_notify(j->w.s, &j->w.notify);
+    j->done(j->done_arg);
+}
+
+/* Queue j's write; on failure fill p and free j. */
+static int job_queue(dcf_op_job_t *j, dcf_store_write_fn fn, dcf_op_job_t **out, dcf_problem_t *p) {
+    int rc = dcf_store_write_async(j->w.s->st, fn, &j->w, job_written, j);
+    if (rc != DCF_OK) {
+        job_free(j);
+        return svc_internal(p, rc);
+    }
+    *out = j;
+    return DCF_OK;
+}
+
+int dcf_op_create_start(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
+                        dcf_op_done_fn done, void *done_arg, dcf_op_job_t **job, dcf_problem_t *p) {
+    dcf_op_job_t *j;
     int rc;
     if ((rc = party_only(who, true, p)) != DCF_OK)
         return rc;
-    svc_random_id("op-", id, sizeof id);
-    w.id = id;
-    if ((rc = op_parse(s, who, body, len, id, &w.op, p)) != DCF_OK)
-        return rc;
-    if ((rc = op_times_check(s, w.op, NULL, w.now, p)) != DCF_OK)
-        goto out;
-    rc = op_write_result(&w, svc_write(s, create_fn, &w), p);
-    if (rc != DCF_OK)
-        goto out;
-    svc_notify(s, &w.notify);
-    svc_etag(w.version, etag_out);
-    *out = opw_body(&w);
-out:
-    opw_clear(&w);
+    if ((j = job_new(s, who, JOB_CREATE, NULL, NULL, done, done_arg)) == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    if ((rc = op_parse(s, who, body, len, j->id, &j->w.op, p)) != DCF_OK ||
+        (rc = op_times_check(s, j->w.op, NULL, j->w.now, p)) != DCF_OK)
+        goto fail;
+    if ((rc = op_prepare(&j->w)) != DCF_OK) {
+        svc_internal(p, rc);
+        goto fail;
+    }
+    return job_queue(j, create_fn, job, p);
+fail:
+    job_free(j);
     return rc;
 }
 
-int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
-                  const char *if_match, const char *body, size_t len, json_t **out, char *etag_out,
-                  dcf_problem_t *p) {
-    opw_t w = {.s = s, .who = who, .id = id, .if_match = if_match, .now = dcf_time_now()};
+int dcf_op_update_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                        const char *if_match, const char *body, size_t len, dcf_op_done_fn done,
+                        void *done_arg, dcf_op_job_t **job, dcf_problem_t *p) {
+    dcf_op_job_t *j;
     int rc;
     /* The role first (it depends on nothing but the token, so it reveals
      * nothing), then existence for this party, then the precondition. */
@@ -560,36 +636,104 @@ int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
     if (if_match == NULL)
         return svc_fail(p, DCF_ESTATE, "precondition-required",
                         "Send If-Match with the version you are changing (its ETag)");
-    if ((rc = op_parse(s, who, body, len, id, &w.op, p)) != DCF_OK)
-        return rc;
-    rc = op_write_result(&w, svc_write(s, update_fn, &w), p);
-    if (rc != DCF_OK)
-        goto out;
-    svc_notify(s, &w.notify);
-    svc_etag(w.version, etag_out);
-    *out = opw_body(&w);
-out:
-    opw_clear(&w);
+    if ((j = job_new(s, who, JOB_UPDATE, id, if_match, done, done_arg)) == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    if ((rc = op_parse(s, who, body, len, id, &j->w.op, p)) != DCF_OK)
+        goto fail;
+    if ((rc = op_prepare(&j->w)) != DCF_OK) {
+        svc_internal(p, rc);
+        goto fail;
+    }
+    return job_queue(j, update_fn, job, p);
+fail:
+    job_free(j);
     return rc;
 }
 
-int dcf_op_transition(dcf_service_t *s, const dcf_principal_t *who, const char *id,
-                      dcf_op_state_t to, const char *if_match, json_t **out, char *etag_out,
-                      dcf_problem_t *p) {
-    opw_t w = {.s = s, .who = who, .id = id, .to = to, .if_match = if_match, .now = dcf_time_now()};
+int dcf_op_transition_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                            dcf_op_state_t to, const char *if_match, dcf_op_done_fn done,
+                            void *done_arg, dcf_op_job_t **job, dcf_problem_t *p) {
+    dcf_op_job_t *j;
     int rc;
     /* The role first; the write's own row lookup answers "not found" for
      * another party's id exactly as for a missing one. */
     if ((rc = party_only(who, true, p)) != DCF_OK)
         return rc;
-    rc = op_write_result(&w, svc_write(s, transition_fn, &w), p);
-    if (rc != DCF_OK)
-        goto out;
-    svc_notify(s, &w.notify);
-    rc = dcf_op_get(s, who, id, out, etag_out, p);
-out:
-    opw_clear(&w);
+    if ((j = job_new(s, who, JOB_TRANSITION, id, if_match, done, done_arg)) == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    j->w.to = to;
+    return job_queue(j, transition_fn, job, p);
+}
+
+int dcf_op_job_finish(dcf_op_job_t *j, json_t **out, char *etag_out, dcf_problem_t *p) {
+    int rc = op_write_result(&j->w, j->rc, p);
+    if (rc == DCF_OK && j->kind == JOB_TRANSITION) {
+        rc = dcf_op_get(j->w.s, &j->who, j->id, out, etag_out, p);
+    } else if (rc == DCF_OK) {
+        svc_etag(j->w.version, etag_out);
+        if ((*out = opw_body(&j->w)) == NULL)
+            rc = svc_internal(p, DCF_ENOMEM);
+    }
+    job_free(j);
     return rc;
+}
+
+/* The blocking forms: start, wait for done, finish. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} waiter_t;
+
+static void waiter_done(void *arg) {
+    waiter_t *wt = arg;
+    pthread_mutex_lock(&wt->mu);
+    wt->done = true;
+    pthread_cond_signal(&wt->cv);
+    pthread_mutex_unlock(&wt->mu);
+}
+
+static int waiter_finish(waiter_t *wt, int rc, dcf_op_job_t *j, json_t **out, char *etag_out,
+                         dcf_problem_t *p) {
+    if (rc == DCF_OK) {
+        pthread_mutex_lock(&wt->mu);
+        while (!wt->done)
+            pthread_cond_wait(&wt->cv, &wt->mu);
+        pthread_mutex_unlock(&wt->mu);
+        rc = dcf_op_job_finish(j, out, etag_out, p);
+    }
+    pthread_cond_destroy(&wt->cv);
+    pthread_mutex_destroy(&wt->mu);
+    return rc;
+}
+
+#define WAITER_INIT                                                                                \
+    { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false }
+
+int dcf_op_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
+                  json_t **out, char *etag_out, dcf_problem_t *p) {
+    waiter_t wt = WAITER_INIT;
+    dcf_op_job_t *j = NULL;
+    int rc = dcf_op_create_start(s, who, body, len, waiter_done, &wt, &j, p);
+    return waiter_finish(&wt, rc, j, out, etag_out, p);
+}
+
+int dcf_op_update(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                  const char *if_match, const char *body, size_t len, json_t **out, char *etag_out,
+                  dcf_problem_t *p) {
+    waiter_t wt = WAITER_INIT;
+    dcf_op_job_t *j = NULL;
+    int rc = dcf_op_update_start(s, who, id, if_match, body, len, waiter_done, &wt, &j, p);
+    return waiter_finish(&wt, rc, j, out, etag_out, p);
+}
+
+int dcf_op_transition(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                      dcf_op_state_t to, const char *if_match, json_t **out, char *etag_out,
+                      dcf_problem_t *p) {
+    waiter_t wt = WAITER_INIT;
+    dcf_op_job_t *j = NULL;
+    int rc = dcf_op_transition_start(s, who, id, to, if_match, waiter_done, &wt, &j, p);
+    return waiter_finish(&wt, rc, j, out, etag_out, p);
 }
 
 /* -------------------------------------------------------------- sweep -- */

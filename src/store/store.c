@@ -14,6 +14,12 @@
  * arrive during a COMMIT's fsync form the next batch, so under concurrency
  * one fsync serves many writes.
  *
+ * dcf_store_write_async queues a heap request instead and returns at once;
+ * after the COMMIT the writer calls its done callback (without the lock)
+ * and frees it.  A server can then keep thousands of writes in flight with
+ * a handful of threads: the batch is bounded by batch_max, not by how many
+ * threads are blocked.
+ *
  * INVARIANTS.  Only the writer thread touches the writer connection after
  * open.  A request is touched by the writer only until its `done` is set
  * (the caller's stack frame may vanish right after).  Requests complete in
@@ -37,6 +43,8 @@
 typedef struct write_req_s {
     dcf_store_write_fn fn;
     void *arg;
+    dcf_store_done_fn done_fn; /* async: heap request, completed by the writer */
+    void *done_arg;
     int rc;
     bool done;
     struct write_req_s *next;
@@ -176,12 +184,24 @@ static void run_batch(dcf_store_t *st, write_req_t *batch, size_t n) {
         st->stats.commit_failures++;
     if (n > st->stats.batch_max_seen)
         st->stats.batch_max_seen = n;
+    write_req_t *async = NULL, **async_tail = &async;
     for (write_req_t *r = batch, *next; r; r = next) {
-        next = r->next; // r may vanish once done is set
-        r->done = true;
+        next = r->next; // a synchronous r may vanish once done is set
+        if (r->done_fn) { // keep queue order
+            r->next = NULL;
+            *async_tail = r;
+            async_tail = &r->next;
+        } else {
+            r->done = true;
+        }
     }
     pthread_cond_broadcast(&st->done_cv);
     pthread_mutex_unlock(&st->mu);
+    for (write_req_t *r = async, *next; r; r = next) {
+        next = r->next;
+        r->done_fn(r->done_arg, r->rc);
+        free(r);
+    }
 }
 
 static void *writer_main(void *p) {
@@ -222,32 +242,60 @@ static void *writer_main(void *p) {
     return NULL;
 }
 
+/* Append req to the queue (under mu), waiting for room.  DCF_ESTATE when
+ * the store is closing. */
+static int enqueue_locked(dcf_store_t *st, write_req_t *req) {
+    while (st->queued >= DCF_STORE_QUEUE_MAX && !st->stopping)
+        pthread_cond_wait(&st->room_cv, &st->mu);
+    if (st->stopping)
+        return DCF_ESTATE;
+    if (st->tail)
+        st->tail->next = req;
+    else
+        st->head = req;
+    st->tail = req;
+    st->queued++;
+    pthread_cond_signal(&st->work_cv);
+    return DCF_OK;
+}
+
+static bool on_writer(dcf_store_t *st) {
+    return st->writer_started && pthread_equal(pthread_self(), st->writer);
+}
+
 int dcf_store_write(dcf_store_t *st, dcf_store_write_fn fn, void *arg) {
     write_req_t req = {.fn = fn, .arg = arg};
     int err;
     if (!st || !fn)
         return DCF_EINVAL;
-    if (st->writer_started && pthread_equal(pthread_self(), st->writer))
+    if (on_writer(st))
         return DCF_ESTATE; // would wait for itself
     pthread_mutex_lock(&st->mu);
-    while (st->queued >= DCF_STORE_QUEUE_MAX && !st->stopping)
-        pthread_cond_wait(&st->room_cv, &st->mu);
-    if (st->stopping) {
-        err = DCF_ESTATE;
-        goto out;
+    if ((err = enqueue_locked(st, &req)) == DCF_OK) {
+        while (!req.done)
+            pthread_cond_wait(&st->done_cv, &st->mu);
+        err = req.rc;
     }
-    if (st->tail)
-        st->tail->next = &req;
-    else
-        st->head = &req;
-    st->tail = &req;
-    st->queued++;
-    pthread_cond_signal(&st->work_cv);
-    while (!req.done)
-        pthread_cond_wait(&st->done_cv, &st->mu);
-    err = req.rc;
-out:
     pthread_mutex_unlock(&st->mu);
+    return err;
+}
+
+int dcf_store_write_async(dcf_store_t *st, dcf_store_write_fn fn, void *arg, dcf_store_done_fn done,
+                          void *done_arg) {
+    write_req_t *req;
+    int err;
+    if (!st || !fn || !done)
+        return DCF_EINVAL;
+    if (on_writer(st))
+        return DCF_ESTATE; // a full queue would wait for itself
+    if ((req = calloc(1, sizeof *req)) == NULL)
+        return DCF_ENOMEM;
+    *req = (write_req_t){.fn = fn, .arg = arg, .done_fn = done, .done_arg = done_arg};
+    pthread_mutex_lock(&st->mu);
+    err = enqueue_locked(st, req);
+    pthread_mutex_unlock(&st->mu);
+    if (err != DCF_OK)
+        free(req);
     return err;
 }
 
