@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -500,38 +501,214 @@ static int event_max_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     return 0;
 }
 
-static int op_row(void *arg, const dcf_store_val_t *c, size_t nc) {
-    load_t *l = arg;
-    json_error_t je;
-    dcf_geo_error_t ge;
-    dcf_operation_t *op = NULL;
-    dcf_geo_limits_t lim;
-    (void)nc;
-    json_t *j = json_loadb(c[0].u.b.ptr, c[0].u.b.len, 0, &je);
-    if (j == NULL)
-        return l->rc = DCF_EINTERNAL;
-    /* Stored operations passed the limits of their day; load them under
-     * the widest limits so a lowered limit never hides a live operation. */
-    dcf_geo_limits_default(&lim);
-    lim.max_vertices = SIZE_MAX / 64;
-    lim.max_volumes = SIZE_MAX / 64;
-    l->rc = dcf_operation_from_json(j, &lim, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY, "",
-                                    &op, &ge);
-    json_decref(j);
-    if (l->rc != DCF_OK)
-        return l->rc;
+/* Start-up parsing of the live operations.  JSON parsing and footprint
+ * preparation cost far more than reading the rows, so the reading thread
+ * (inside dcf_store_read's row callback) packs row bodies into batches and
+ * a pool of workers parses them; each worker keeps its own list, merged at
+ * the end (the engine's bulk load does not care about order).  At most
+ * LOAD_QUEUE batches wait, which bounds the memory held by row copies. */
+#define LOAD_BATCH       256
+#define LOAD_QUEUE       8
+#define LOAD_WORKERS_MAX 8
+
+typedef struct load_batch_s {
+    char *text;                 /* the bodies, back to back */
+    size_t off[LOAD_BATCH + 1]; /* body i is text[off[i] .. off[i+1]) */
+    size_t n, cap;
+    struct load_batch_s *next;
+} load_batch_t;
+
+typedef struct {
+    dcf_operation_t **ops;
+    size_t n, cap;
+} op_list_t;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, room_cv;
+    load_batch_t *head, *tail, *filling;
+    size_t queued;
+    bool closed; /* no more batches */
+    int rc;      /* first error (under mu) */
+    op_list_t lists[LOAD_WORKERS_MAX];
+    size_t n_workers;
+} op_loader_t;
+
+static int op_list_push(op_list_t *l, dcf_operation_t *op) {
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 1024;
         dcf_operation_t **no = realloc(l->ops, ncap * sizeof *no);
-        if (no == NULL) {
-            dcf_operation_free(op);
-            return l->rc = DCF_ENOMEM;
-        }
+        if (no == NULL)
+            return DCF_ENOMEM;
         l->ops = no;
         l->cap = ncap;
     }
     l->ops[l->n++] = op;
+    return DCF_OK;
+}
+
+/* Parse one stored body.  Stored operations passed the limits of their
+ * day; they load under the widest limits so a lowered limit never hides a
+ * live operation. */
+static int op_parse_stored(const char *text, size_t len, dcf_operation_t **out) {
+    dcf_geo_error_t ge;
+    dcf_geo_limits_t lim;
+    json_t *j = json_loadb(text, len, 0, NULL);
+    if (j == NULL)
+        return DCF_EINTERNAL;
+    dcf_geo_limits_default(&lim);
+    lim.max_vertices = SIZE_MAX / 64;
+    lim.max_volumes = SIZE_MAX / 64;
+    int rc = dcf_operation_from_json(j, &lim, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY, "",
+                                     out, &ge);
+    json_decref(j);
+    return rc;
+}
+
+typedef struct {
+    op_loader_t *ld;
+    op_list_t *list;
+} load_worker_t;
+
+static void *load_worker(void *arg) {
+    load_worker_t *w = arg;
+    op_loader_t *ld = w->ld;
+    for (;;) {
+        pthread_mutex_lock(&ld->mu);
+        while (ld->head == NULL && !ld->closed)
+            pthread_cond_wait(&ld->work_cv, &ld->mu);
+        load_batch_t *b = ld->head;
+        if (b != NULL) {
+            ld->head = b->next;
+            if (ld->head == NULL)
+                ld->tail = NULL;
+            ld->queued--;
+            pthread_cond_signal(&ld->room_cv);
+        }
+        bool stop = ld->rc != DCF_OK;
+        pthread_mutex_unlock(&ld->mu);
+        if (b == NULL)
+            return NULL;
+        int rc = DCF_OK;
+        for (size_t i = 0; i < b->n && rc == DCF_OK && !stop; i++) {
+            dcf_operation_t *op = NULL;
+            rc = op_parse_stored(b->text + b->off[i], b->off[i + 1] - b->off[i], &op);
+            if (rc == DCF_OK && (rc = op_list_push(w->list, op)) != DCF_OK)
+                dcf_operation_free(op);
+        }
+        free(b->text);
+        free(b);
+        if (rc != DCF_OK) {
+            pthread_mutex_lock(&ld->mu);
+            if (ld->rc == DCF_OK)
+                ld->rc = rc;
+            pthread_mutex_unlock(&ld->mu);
+        }
+    }
+}
+
+/* Hand the batch being filled to the workers (waits for room). */
+static void load_flush(op_loader_t *ld) {
+    load_batch_t *b = ld->filling;
+    if (b == NULL)
+        return;
+    ld->filling = NULL;
+    pthread_mutex_lock(&ld->mu);
+    while (ld->queued >= LOAD_QUEUE)
+        pthread_cond_wait(&ld->room_cv, &ld->mu);
+    if (ld->tail)
+        ld->tail->next = b;
+    else
+        ld->head = b;
+    ld->tail = b;
+    ld->queued++;
+    pthread_cond_signal(&ld->work_cv);
+    pthread_mutex_unlock(&ld->mu);
+}
+
+/* Row callback: (state, body); only planned and active operations. */
+static int op_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    op_loader_t *ld = arg;
+    load_batch_t *b = ld->filling;
+    (void)nc;
+    if ((c[0].u.b.len != 7 || memcmp(c[0].u.b.ptr, "planned", 7) != 0) &&
+        (c[0].u.b.len != 6 || memcmp(c[0].u.b.ptr, "active", 6) != 0))
+        return 0;
+    if (b == NULL && (b = ld->filling = calloc(1, sizeof *b)) == NULL)
+        return DCF_ENOMEM;
+    size_t len = c[1].u.b.len;
+    if (b->off[b->n] + len > b->cap) {
+        size_t ncap = (b->cap ? b->cap * 2 : 64 * 1024) + len;
+        char *nt = realloc(b->text, ncap);
+        if (nt == NULL)
+            return DCF_ENOMEM;
+        b->text = nt;
+        b->cap = ncap;
+    }
+    memcpy(b->text + b->off[b->n], c[1].u.b.ptr, len);
+    b->off[b->n + 1] = b->off[b->n] + len;
+    if (++b->n == LOAD_BATCH)
+        load_flush(ld);
     return 0;
+}
+
+/* Read and parse every live operation into *ops / *n (caller frees). */
+static int load_operations(dcf_service_t *s, dcf_operation_t ***ops, size_t *n) {
+    op_loader_t ld = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                      .work_cv = PTHREAD_COND_INITIALIZER,
+                      .room_cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th[LOAD_WORKERS_MAX];
+    load_worker_t wk[LOAD_WORKERS_MAX];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t started = 0, total = 0;
+    int rc;
+
+    ld.n_workers = cpus < 1 ? 1 : cpus > LOAD_WORKERS_MAX ? LOAD_WORKERS_MAX : (size_t)cpus;
+    for (size_t i = 0; i < ld.n_workers; i++) {
+        wk[i] = (load_worker_t){.ld = &ld, .list = &ld.lists[i]};
+        if (pthread_create(&th[i], NULL, load_worker, &wk[i]) != 0)
+            break;
+        started++;
+    }
+    /* Table order, no sort: rows come back in insertion order, and the
+     * state test is cheaper in C than an index walk with lookups. */
+    rc = started == 0
+             ? DCF_ENOMEM
+             : dcf_store_read(s->st, "SELECT state, body FROM operations", NULL, 0, op_row, &ld);
+    if (rc == DCF_OK)
+        load_flush(&ld);
+    pthread_mutex_lock(&ld.mu);
+    ld.closed = true;
+    if (rc != DCF_OK && ld.rc == DCF_OK)
+        ld.rc = rc;
+    pthread_cond_broadcast(&ld.work_cv);
+    pthread_mutex_unlock(&ld.mu);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (ld.filling != NULL) { /* an error stopped the reading mid-batch */
+        free(ld.filling->text);
+        free(ld.filling);
+    }
+    rc = ld.rc;
+    for (size_t i = 0; i < ld.n_workers; i++)
+        total += ld.lists[i].n;
+    *ops = rc == DCF_OK ? malloc((total ? total : 1) * sizeof **ops) : NULL;
+    if (rc == DCF_OK && *ops == NULL)
+        rc = DCF_ENOMEM;
+    *n = 0;
+    for (size_t i = 0; i < ld.n_workers; i++) {
+        for (size_t k = 0; k < ld.lists[i].n; k++) {
+            if (rc == DCF_OK)
+                (*ops)[(*n)++] = ld.lists[i].ops[k];
+            else
+                dcf_operation_free(ld.lists[i].ops[k]);
+        }
+        free(ld.lists[i].ops);
+    }
+    pthread_cond_destroy(&ld.room_cv);
+    pthread_cond_destroy(&ld.work_cv);
+    pthread_mutex_destroy(&ld.mu);
+    return rc;
 }
 
 static int load_rules(dcf_service_t *s, char *err, size_t errlen) {
@@ -603,8 +780,11 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     LOAD("SELECT party, level, contact, updated_at FROM desks", desk_row);
     LOAD("SELECT id, party, role, hash, revoked_at FROM tokens", token_row);
     LOAD("SELECT party, MAX(seq) FROM events GROUP BY party", event_max_row);
-    LOAD("SELECT body FROM operations WHERE state IN ('planned', 'active') ORDER BY seq", op_row);
 #undef LOAD
+    if ((rc = load_operations(s, &l.ops, &l.n)) != DCF_OK) {
+        snprintf(err, errlen, "loading the operations: %s", dcf_strerror(rc));
+        goto fail;
+    }
     {
         int64_t v = 0;
         dcf_store_read(s->st, "SELECT MAX(seq) FROM operations", NULL, 0, svc_int_row, &v);
