@@ -145,7 +145,7 @@ typedef void (*dcf_http_resume_fn)(void *app, dcf_http_req_t *r, void *arg);
  * touch r.  The continuation runs exactly once per defer, even when the
  * client has gone away meanwhile (its reply is then discarded), so it may
  * free what the handler set aside.  dcf_http_stop waits until every
- * deferred request's continuation has run.
+ * deferred request has completed (its answer sent, or its client gone).
  */
 void dcf_http_req_defer(dcf_http_req_t *r, dcf_http_resume_fn fn, void *arg);
 /* Any thread: the deferred answer is ready; see dcf_http_req_defer. */

@@ -99,6 +99,7 @@ typedef struct {
      * thread); the server wakes that party's event streams. */
     void (*on_event)(void *arg, uint64_t party_tag);
     void *on_event_arg;
+    const char *audit_key_path; /* the audit log's Ed25519 signing key (required) */
 } dcf_service_opts_t;
 
 /* Defaults for every field (store uri "sqlite:deconflict.db"). */
@@ -128,6 +129,28 @@ void dcf_service_store_stats(dcf_service_t *s, dcf_store_stats_t *out);
 /* Complete every live operation whose volumes have all ended by `now`.
  * Returns how many, or a negative error. */
 int dcf_service_sweep(dcf_service_t *s, dcf_time_t now);
+
+/* -------------------------------------------------------- audit log -- */
+
+/* Create a new Ed25519 signing key file at `path` (mode 0600, base64 of
+ * libsodium's 64-byte secret key).  DCF_EEXIST when the file exists (it
+ * is never overwritten), DCF_EIO with a message. */
+int dcf_service_audit_keygen(const char *path, char *err, size_t errlen);
+/* Issue a signed tree head now (only_if_grown: only when entries were
+ * added since the newest).  The server calls it on a timer. */
+int dcf_audit_issue(dcf_service_t *s, bool only_if_grown);
+/* The reads of docs/audit.md ("API").  Results are new JSON values. */
+int dcf_audit_key(dcf_service_t *s, struct json_t **out);
+int dcf_audit_sth(dcf_service_t *s, bool fresh, struct json_t **out, dcf_problem_t *p);
+int dcf_audit_sths(dcf_service_t *s, const char *cursor, unsigned limit, struct json_t **out,
+                   dcf_problem_t *p);
+/* Admin: every entry; a party: the entries that name it. */
+int dcf_audit_entries(dcf_service_t *s, const dcf_principal_t *who, const char *cursor,
+                      unsigned limit, struct json_t **out, dcf_problem_t *p);
+int dcf_audit_inclusion(dcf_service_t *s, const dcf_principal_t *who, uint64_t index,
+                        uint64_t tree_size, struct json_t **out, dcf_problem_t *p);
+int dcf_audit_consistency(dcf_service_t *s, uint64_t first, uint64_t second, struct json_t **out,
+                          dcf_problem_t *p);
 
 /* ------------------------------------------------ parties and tokens -- */
 

@@ -869,6 +869,105 @@ static void h_events(void *app, dcf_http_req_t *r) {
 
 /* --------------------------------------------------------------- table -- */
 
+/* -------------------------------------------------------------- audit -- */
+
+/* A required integer query argument. */
+static bool query_need(dcf_http_req_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out) {
+    if (dcf_http_req_query(r, name) == NULL)
+        return bad_query(r, name, "is required");
+    return query_int(r, name, lo, hi, out);
+}
+
+/* cursor and limit of an audit list; the cursor is checked by the service. */
+static bool audit_page(dcf_api_t *a, dcf_http_req_t *r, int64_t *limit) {
+    *limit = a->o.page_max < 500 ? a->o.page_max : 500;
+    return query_int(r, "limit", 1, a->o.page_max, limit);
+}
+
+static void h_audit_key(void *app, dcf_http_req_t *r) {
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    (void)who;
+    if (!query_only(r, NO_QUERY))
+        return;
+    if (dcf_audit_key(s, &out) != DCF_OK) {
+        reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
+        return;
+    }
+    finish(r, DCF_OK, 200, out, &p);
+}
+
+static void h_audit_sth(void *app, dcf_http_req_t *r) {
+    static const char *const Q[] = {"fresh", NULL};
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    (void)who;
+    if (!query_only(r, Q))
+        return;
+    const char *f = dcf_http_req_query(r, "fresh");
+    bool fresh = f != NULL && strcmp(f, "true") == 0;
+    if (f != NULL && !fresh && strcmp(f, "false") != 0) {
+        bad_query(r, "fresh", "must be true or false");
+        return;
+    }
+    int rc = dcf_audit_sth(s, fresh, &out, &p);
+    finish(r, rc, 200, out, &p);
+}
+
+static void h_audit_sths(void *app, dcf_http_req_t *r) {
+    static const char *const Q[] = {"cursor", "limit", NULL};
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    int64_t limit;
+    (void)who;
+    if (!query_only(r, Q) || !audit_page(app, r, &limit))
+        return;
+    int rc = dcf_audit_sths(s, dcf_http_req_query(r, "cursor"), (unsigned)limit, &out, &p);
+    finish(r, rc, 200, out, &p);
+}
+
+static void h_audit_entries(void *app, dcf_http_req_t *r) {
+    static const char *const Q[] = {"cursor", "limit", NULL};
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    int64_t limit;
+    if (!query_only(r, Q) || !audit_page(app, r, &limit))
+        return;
+    int rc = dcf_audit_entries(s, &who, dcf_http_req_query(r, "cursor"), (unsigned)limit, &out, &p);
+    finish(r, rc, 200, out, &p);
+}
+
+static void h_audit_inclusion(void *app, dcf_http_req_t *r) {
+    static const char *const Q[] = {"index", "tree_size", NULL};
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    int64_t index = 0, size = 0;
+    if (!query_only(r, Q) || !query_need(r, "index", 0, INT64_MAX, &index) ||
+        !query_need(r, "tree_size", 1, INT64_MAX, &size))
+        return;
+    int rc = dcf_audit_inclusion(s, &who, (uint64_t)index, (uint64_t)size, &out, &p);
+    finish(r, rc, 200, out, &p);
+}
+
+static void h_audit_consistency(void *app, dcf_http_req_t *r) {
+    static const char *const Q[] = {"first", "second", NULL};
+    ENTER(app, r, who, s);
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    int64_t first = 0, second = 0;
+    (void)who;
+    if (!query_only(r, Q) || !query_need(r, "first", 1, INT64_MAX, &first) ||
+        !query_need(r, "second", 1, INT64_MAX, &second))
+        return;
+    int rc = dcf_audit_consistency(s, (uint64_t)first, (uint64_t)second, &out, &p);
+    finish(r, rc, 200, out, &p);
+}
+
 static const dcf_http_route_t ROUTES[] = {
     {"GET", "/healthz", h_healthz, 0},
     {"GET", "/readyz", h_readyz, 0},
@@ -896,6 +995,12 @@ static const dcf_http_route_t ROUTES[] = {
     {"POST", "/v1/conflicts/{id}/acknowledge", h_conflict_ack, 0},
     {"POST", "/v1/conflicts/{id}/accept", h_conflict_accept, 0},
     {"GET", "/v1/events", h_events, 0},
+    {"GET", "/v1/audit/key", h_audit_key, 0},
+    {"GET", "/v1/audit/sth", h_audit_sth, 0},
+    {"GET", "/v1/audit/sths", h_audit_sths, 0},
+    {"GET", "/v1/audit/entries", h_audit_entries, 0},
+    {"GET", "/v1/audit/proof/inclusion", h_audit_inclusion, 0},
+    {"GET", "/v1/audit/proof/consistency", h_audit_consistency, 0},
 };
 
 const dcf_http_route_t *dcf_api_routes(size_t *n) {

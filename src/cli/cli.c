@@ -35,11 +35,14 @@ static const dcf_cli_cmd_t commands[] = {
      "config file (--config); 'deconflict serve --help' lists them all.\n"
      "Stops cleanly on SIGINT or SIGTERM.",
      dcf_cli_serve},
-    {"init", "init [--db PATH] [--rules FILE] [--json] [--demo [--demo-file FILE]]",
-     "Create the store (or bring its schema up to date) and print the deployment's\n"
-     "first admin token, once.\n"
+    {"init",
+     "init [--db PATH] [--audit-key FILE] [--rules FILE] [--json] [--demo [--demo-file FILE]]",
+     "Create the store (or bring its schema up to date) and the audit log's signing key,\n"
+     "and print the deployment's first admin token, once.\n"
      "\n"
      "  --db PATH         the store (default deconflict.db)\n"
+     "  --audit-key FILE  the audit signing key to create, mode 0600 (default: the\n"
+     "                    store's path + .audit-key); an existing key is kept\n"
      "  --rules FILE      separation rule table used for the demo's conflicts\n"
      "  --json            print {\"admin_token\": ...} (and the demo's tokens) as JSON\n"
      "  --demo            also create parties blue and red with desks, tokens and the\n"
@@ -48,6 +51,43 @@ static const dcf_cli_cmd_t commands[] = {
      "\n"
      "Exit status: 0 done, 1 already initialised (nothing changed), 2 error.",
      dcf_cli_init},
+    {"audit", "audit verify|export [OPTIONS]",
+     "Check the server's audit log (docs/audit.md) from outside: that every entry you\n"
+     "can see is in the tree its key signed, and that the log has only ever grown.\n"
+     "\n"
+     "  deconflict audit verify [--url U] [--token T] [--key B64 | --key-file F]\n"
+     "                          [--state FILE] [--json]\n"
+     "      Online, with any token of a party (or the admin's): compare the server's\n"
+     "      key with the pinned one, fetch a fresh signed tree head and check its\n"
+     "      signature, check every entry listed to you (it names your party, hashes\n"
+     "      to its leaf and has an inclusion proof to the tree head; the admin's\n"
+     "      listing must hold every index), then check that every tree head seen\n"
+     "      before is consistent with the new one.  The state file keeps the pinned\n"
+     "      key and every verified tree head; it is written (mode 0600) only after a\n"
+     "      run that verified everything.  Without --key, --key-file or a state file\n"
+     "      the server's key is pinned on first use: compare it out of band.\n"
+     "  deconflict audit verify --export FILE [--key B64 | --key-file F] [--json]\n"
+     "      Offline: check an export: indexes 0..n-1, and for each tree head in order\n"
+     "      of issue its signature, that it never shrinks, covers at most n entries\n"
+     "      and has the root recomputed from the entries.\n"
+     "  deconflict audit export [--url U] [--token T] --out FILE\n"
+     "      Admin: write every entry and every tree head issued to FILE.\n"
+     "\n"
+     "  --url U          server base URL (default $DECONFLICT_URL)\n"
+     "  --token T        bearer token (default $DECONFLICT_TOKEN, which keeps it out\n"
+     "                   of the process list)\n"
+     "  --key B64        the deployment's Ed25519 public key, base64 (32 bytes)\n"
+     "  --key-file F     a file holding that key, or the JSON of GET /v1/audit/key\n"
+     "  --state FILE     default $XDG_STATE_HOME/deconflict/audit-<hash of URL>.json\n"
+     "                   (or ~/.local/state/deconflict/...)\n"
+     "  --ca-file F      extra CA bundle (PEM) for an https URL\n"
+     "  --max-bytes N    refuse export files larger than N bytes (default 4 GiB)\n"
+     "  --json           print the verdict as JSON\n"
+     "\n"
+     "A failure names the first entry or tree head that does not verify and why.\n"
+     "Exit status: 0 verified, 1 failed verification, 2 could not check (bad\n"
+     "arguments, unreadable files, network or HTTP errors).",
+     dcf_cli_audit},
     {"version", "version", "Print the version.", cmd_version},
     {"help", "help [COMMAND]", "Show the commands, or one command's help.", cmd_help},
 };

@@ -129,7 +129,9 @@ out:
 }
 
 int dcf_cli_init(int argc, char **argv) {
-    const char *db = "deconflict.db", *rules = "", *demo_file = "examples/syria-air.json";
+    const char *db = "deconflict.db", *rules = "", *demo_file = "examples/syria-air.json",
+               *audit_key = "";
+    char keybuf[4096 + 16];
     bool as_json = false, demo = false;
     char err[512], secret[DCF_TOKEN_LEN + 1];
     dcf_service_t *s = NULL;
@@ -141,6 +143,8 @@ int dcf_cli_init(int argc, char **argv) {
             as_json = true;
         else if (strcmp(a, "--demo") == 0)
             demo = true;
+        else if (strcmp(a, "--audit-key") == 0 && i + 1 < argc)
+            audit_key = argv[++i];
         else if ((strcmp(a, "--db") == 0 || strcmp(a, "--rules") == 0 ||
                   strcmp(a, "--demo-file") == 0) &&
                  i + 1 < argc) {
@@ -155,8 +159,19 @@ int dcf_cli_init(int argc, char **argv) {
         }
     }
     dcf_service_opts_t so;
-    dcf_cli_service_opts(&so, db, rules);
+    if (strlen(db) > 4096) {
+        fprintf(stderr, "deconflict init: --db: longer than 4096 bytes\n");
+        return 2;
+    }
+    dcf_cli_service_opts(&so, db, rules, audit_key, keybuf, sizeof keybuf);
     so.notice_us = 0;
+    /* The audit signing key first: the service will not open without it.
+     * An existing key is kept (never overwritten). */
+    int krc = dcf_service_audit_keygen(so.audit_key_path, err, sizeof err);
+    if (krc != DCF_OK && krc != DCF_EEXIST) {
+        fprintf(stderr, "deconflict init: audit signing key: %s\n", err);
+        return 2;
+    }
     if (dcf_service_open(&so, &s, err, sizeof err) != DCF_OK) {
         fprintf(stderr, "deconflict init: %s\n", err);
         return 2;

@@ -42,6 +42,7 @@ typedef struct {
     char rules[DCF_CONFIG_VALUE_MAX];
     char tls_cert[DCF_CONFIG_VALUE_MAX];
     char tls_key[DCF_CONFIG_VALUE_MAX];
+    char audit_key[DCF_CONFIG_VALUE_MAX];
     bool allow_insecure;
     int64_t threads, max_connections, max_body, timeout;
     int64_t max_volumes, max_vertices, max_depth, page_max;
@@ -50,6 +51,7 @@ typedef struct {
     int policy;
     double grid;
     int64_t batch_max, batch_wait, readers;
+    int64_t sth_interval;
 } serve_opts_t;
 
 #define OFF(f) offsetof(serve_opts_t, f)
@@ -109,6 +111,13 @@ static const dcf_config_opt_t SERVE_OPTS[] = {
      "how long the writer waits to fill a batch", NULL, OFF(batch_wait)},
     {"readers", "DECONFLICT_READERS", "readers", DCF_CONFIG_INT, 1, 16, "4",
      "read connections to the store", NULL, OFF(readers)},
+    {"audit-key", "DECONFLICT_AUDIT_KEY", "audit_key", DCF_CONFIG_STRING, 0, 0, "",
+     "the audit log's signing key file (mode 0600; deconflict init creates it); default: the "
+     "store's path + .audit-key",
+     NULL, OFF(audit_key)},
+    {"sth-interval", "DECONFLICT_STH_INTERVAL", "sth_interval", DCF_CONFIG_DURATION, 0.1, 86400,
+     "60s", "how often a signed tree head is issued when the audit log has grown", NULL,
+     OFF(sth_interval)},
 };
 #undef OFF
 #define N_SERVE_OPTS (sizeof SERVE_OPTS / sizeof SERVE_OPTS[0])
@@ -168,10 +177,18 @@ static bool host_is_loopback(const char *listen) {
 }
 
 /* Service options shared with `init`. */
-void dcf_cli_service_opts(dcf_service_opts_t *so, const char *db, const char *rules) {
+void dcf_cli_service_opts(dcf_service_opts_t *so, const char *db, const char *rules,
+                          const char *audit_key, char *keybuf, size_t keycap) {
     dcf_service_opts_default(so);
     so->store.uri = db;
     so->rules_path = rules[0] ? rules : NULL;
+    if (audit_key[0] != '\0') {
+        so->audit_key_path = audit_key;
+    } else {
+        const char *path = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+        int n = snprintf(keybuf, keycap, "%s.audit-key", path);
+        so->audit_key_path = n > 0 && (size_t)n < keycap ? keybuf : ""; /* "": a clear error */
+    }
 }
 
 int dcf_cli_serve(int argc, char **argv) {
@@ -257,7 +274,8 @@ int dcf_cli_serve(int argc, char **argv) {
     }
 
     dcf_service_opts_t so;
-    dcf_cli_service_opts(&so, o.db, o.rules);
+    char keybuf[DCF_CONFIG_VALUE_MAX + 16];
+    dcf_cli_service_opts(&so, o.db, o.rules, o.audit_key, keybuf, sizeof keybuf);
     so.limits.max_volumes = (size_t)o.max_volumes;
     so.limits.max_vertices = (size_t)o.max_vertices;
     so.limits.max_depth = (size_t)o.max_depth;
@@ -285,8 +303,16 @@ int dcf_cli_serve(int argc, char **argv) {
 
     /* Timers and signals. */
     dcf_time_t next_beat = dcf_time_now() + o.heartbeat, next_sweep = dcf_time_now();
+    dcf_time_t next_sth = dcf_time_now();
     for (;;) {
         dcf_time_t now = dcf_time_now();
+        if (now >= next_sth) {
+            int irc = dcf_audit_issue(svc, true);
+            if (irc != DCF_OK)
+                logj("error", "cannot issue a signed tree head",
+                     json_pack("{s:s}", "error", dcf_strerror(irc)));
+            next_sth = now + o.sth_interval;
+        }
         if (now >= next_sweep) {
             int n = dcf_service_sweep(svc, now);
             if (n > 0)
@@ -298,6 +324,8 @@ int dcf_cli_serve(int argc, char **argv) {
             next_beat = now + o.heartbeat;
         }
         dcf_time_t wake = next_beat < next_sweep ? next_beat : next_sweep;
+        if (next_sth < wake)
+            wake = next_sth;
         dcf_time_t wait = wake - dcf_time_now();
         if (wait < 1000)
             wait = 1000;

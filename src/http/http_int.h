@@ -157,6 +157,7 @@ struct dcf_http_req_s {
     bool deferred;  /* the handler deferred; the continuation has not run */
     bool resumed;   /* dcf_http_req_resume was called */
     bool suspended; /* MHD_suspend_connection done, not yet resumed */
+    bool counted;   /* in h->deferred_open until the request completes */
 
     bool replied; /* a dcf_http_reply_* call was made */
     bool queued;  /* the response went to libmicrohttpd */
@@ -203,7 +204,7 @@ struct dcf_http_s {
     size_t n_streams, streams_max;
 
     atomic_long connections;
-    size_t deferred_open;     /* deferred, continuation not yet run (under mu) */
+    size_t deferred_open;     /* deferred requests not yet completed (under mu) */
     pthread_cond_t resume_cv; /* a resume or a continuation happened (with mu) */
 
     pthread_mutex_t metrics_mu;

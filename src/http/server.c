@@ -23,8 +23,8 @@
  * (any thread) resumes it, libmicrohttpd calls on_access() once more, and
  * the continuation runs there and replies.  Once dcf_http_stop has begun
  * (`stopping`), a deferring handler's thread waits for its resume instead
- * of suspending, and the stop waits until every deferred request has run
- * its continuation, so no suspended connection outlives the stop's wait.
+ * of suspending, and the stop waits until every deferred request has
+ * completed, so no suspended connection or unsent answer outlives the wait.
  *
  * Every answer goes through finish(): count it in the metrics, hand it to
  * libmicrohttpd, drop our reference.  on_completed() (the request is over,
@@ -388,8 +388,6 @@ static void call_continuation(dcf_http_req_t *r) {
     while (!r->resumed)
         pthread_cond_wait(&h->resume_cv, &h->mu);
     r->resumed = false; /* spent */
-    h->deferred_open--;
-    pthread_cond_broadcast(&h->resume_cv);
     pthread_mutex_unlock(&h->mu);
     r->deferred = false;
     r->cont(h->opts.app, r, r->cont_arg);
@@ -429,9 +427,12 @@ void dcf_http_req_defer(dcf_http_req_t *r, dcf_http_resume_fn fn, void *arg) {
     r->cont = fn;
     r->cont_arg = arg;
     r->deferred = true;
-    pthread_mutex_lock(&r->h->mu);
-    r->h->deferred_open++;
-    pthread_mutex_unlock(&r->h->mu);
+    if (!r->counted) { /* counted until the request completes (on_completed) */
+        r->counted = true;
+        pthread_mutex_lock(&r->h->mu);
+        r->h->deferred_open++;
+        pthread_mutex_unlock(&r->h->mu);
+    }
 }
 
 void dcf_http_req_resume(dcf_http_req_t *r) {
@@ -513,6 +514,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
     }
     pthread_mutex_lock(&h->mu);
+    if (r->counted) { /* a deferred request is over: its answer went out, or nowhere */
+        h->deferred_open--;
+        pthread_cond_broadcast(&h->resume_cv);
+    }
     if (r->stream != NULL) { /* the stream outlives us: take its count now */
         r->bytes_out += r->stream->bytes_out;
         r->stream->bytes_out = 0;
@@ -692,9 +697,9 @@ void dcf_http_stop(dcf_http_t *h) {
      * them all and forbid new suspensions; their readers end the streams. */
     dcf__http_streams_shutdown(h);
     /* Deferred requests: from now on none suspends (after_handler waits
-     * instead); wait until every one has run its continuation, so each
-     * gets its answer (libmicrohttpd would close a connection resumed
-     * during its stop without calling us again). */
+     * instead); wait until every one has completed -- its answer sent, or
+     * its client gone -- so each gets its answer (libmicrohttpd would close
+     * a connection resumed or answered during its stop). */
     pthread_mutex_lock(&h->mu);
     while (h->deferred_open > 0)
         pthread_cond_wait(&h->resume_cv, &h->mu);

@@ -272,10 +272,33 @@ static json_t *event_data(dcf_service_t *s, const cf_row_t *r, const char *party
                      "operation", r->op[me], "other_party", "id", r->party[them], "name", pt.name);
 }
 
-/* Send `type` about r to both sides; `by` (a party) adds by_party. */
-static int events_both(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, const char *type,
-                       const char *by, bool changed, dcf_time_t now, svc_notify_t *n) {
-    for (int i = 0; i < 2; i++) {
+/* The audit log's record of row r (its digest is of this). */
+static json_t *row_state(const cf_row_t *r) {
+    return json_pack("{s:s, s:s, s:[s,s], s:[s,s], s:O?, s:O?, s:[O?,O?], s:[O?,O?]}", "id", r->id,
+                     "state", r->state, "operations", r->op[0], r->op[1], "parties", r->party[0],
+                     r->party[1], "overlap", r->overlap, "separation", r->sep, "acknowledged",
+                     r->ack[0], r->ack[1], "accepted", r->acc[0], r->acc[1]);
+}
+
+/* The audit action of an event type ("conflict.opened" -> "conflict.open"). */
+static const char *row_action(const char *type) {
+    static const char *const MAP[][2] = {{"conflict.opened", "conflict.open"},
+                                         {"conflict.resolved", "conflict.resolve"},
+                                         {"conflict.acknowledged", "conflict.acknowledge"},
+                                         {"conflict.accepted", "conflict.accept"}};
+    for (size_t i = 0; i < sizeof MAP / sizeof MAP[0]; i++)
+        if (strcmp(type, MAP[i][0]) == 0)
+            return MAP[i][1];
+    return type;
+}
+
+/* Send `type` about r to both sides, and record it in the audit log as
+ * done by `who` (NULL: the server); `by` (a party) adds by_party. */
+static int events_both(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       const cf_row_t *r, const char *type, const char *by, bool changed,
+                       dcf_time_t now, svc_notify_t *n) {
+    int rc = DCF_OK;
+    for (int i = 0; i < 2 && rc == DCF_OK; i++) {
         json_t *d = event_data(s, r, r->party[i]);
         if (d == NULL)
             return DCF_ENOMEM;
@@ -284,12 +307,19 @@ static int events_both(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, 
                                 json_string(strcmp(by, r->party[i]) == 0 ? "own" : "other"));
         if (changed)
             json_object_set_new(d, "changed", json_true());
-        int rc = svc_event_add(s, tx, r->party[i], type, d, now, n);
+        rc = svc_event_add(s, tx, r->party[i], type, d, now, n);
         json_decref(d);
-        if (rc != DCF_OK)
-            return rc;
     }
-    return DCF_OK;
+    if (rc != DCF_OK)
+        return rc;
+    json_t *st = row_state(r);
+    if (st == NULL)
+        return DCF_ENOMEM;
+    svc_audit_obj_t o = {"conflict", r->id, st};
+    const char *parties[2] = {r->party[0], r->party[1]};
+    rc = svc_audit_add(s, tx, who, now, row_action(type), &o, 1, parties, 2);
+    json_decref(st);
+    return rc;
 }
 
 /* --------------------------------------------------------------- sync -- */
@@ -382,9 +412,9 @@ static bool same_json(json_t *a, json_t *b) {
     return a != NULL && b != NULL && json_equal(a, b);
 }
 
-int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op, bool fresh,
-                       const svc_found_list_t *found, dcf_time_t now, json_t *own_resource,
-                       json_t *views, svc_notify_t *n) {
+int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       const dcf_operation_t *op, bool fresh, const svc_found_list_t *found,
+                       dcf_time_t now, json_t *own_resource, json_t *views, svc_notify_t *n) {
     rows_t rs = {0};
     int rc = DCF_OK;
     dcf_store_val_t key = dcf_store_val_text(op->id, strlen(op->id));
@@ -457,7 +487,7 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation
         r->updated_at = now;
         rc = row_save(tx, r, insert);
         if (rc == DCF_OK && event != NULL)
-            rc = events_both(s, tx, r, event, NULL, changed, now, n);
+            rc = events_both(s, tx, who, r, event, NULL, changed, now, n);
         if (rc == DCF_OK && views != NULL)
             json_array_append_new(views, row_view(s, r, op->party, own_resource, f->other_model));
         if (insert)
@@ -474,7 +504,7 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation
         r->resolved_at = now;
         r->updated_at = now;
         if ((rc = row_save(tx, r, false)) == DCF_OK)
-            rc = events_both(s, tx, r, "conflict.resolved", NULL, false, now, n);
+            rc = events_both(s, tx, who, r, "conflict.resolved", NULL, false, now, n);
         if (rc == DCF_OK)
             atomic_fetch_sub(&s->open_conflicts, 1);
     }
@@ -527,6 +557,52 @@ static int view_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     return svc_page_add(&vr->pg, v, seq);
 }
 
+/* ---------------------------------------------------------- disclosure -- */
+
+int svc_audit_disclose(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       dcf_time_t now, json_t *views) {
+    size_t n = json_array_size(views);
+    if (n == 0)
+        return DCF_OK;
+    svc_audit_obj_t *objs = calloc(n, sizeof *objs);
+    const char **parties = calloc(n + 1, sizeof *parties);
+    int rc = DCF_ENOMEM;
+    if (objs != NULL && parties != NULL) {
+        parties[0] = who->party;
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_array_get(views, i);
+            objs[i] = (svc_audit_obj_t){"conflict", json_string_value(json_object_get(v, "id")), v};
+            parties[i + 1] = json_string_value(
+                json_object_get(json_object_get(json_object_get(v, "other"), "party"), "id"));
+        }
+        rc = svc_audit_add(s, tx, who, now, "disclose", objs, n, parties, n + 1);
+    }
+    free(objs);
+    free(parties);
+    return rc;
+}
+
+typedef struct {
+    dcf_service_t *s;
+    const dcf_principal_t *who;
+    json_t *views;
+} disclose_w_t;
+
+static int disclose_fn(dcf_store_tx_t *tx, void *arg) {
+    disclose_w_t *d = arg;
+    return svc_audit_disclose(d->s, tx, d->who, dcf_time_now(), d->views);
+}
+
+/* Views leave the server only with their trace in the audit log. */
+static int disclosed(dcf_service_t *s, const dcf_principal_t *who, json_t *views,
+                     dcf_problem_t *p) {
+    disclose_w_t d = {s, who, views};
+    if (json_array_size(views) == 0)
+        return DCF_OK;
+    int rc = svc_write(s, disclose_fn, &d);
+    return rc == DCF_OK ? DCF_OK : svc_internal(p, rc);
+}
+
 int dcf_conflict_list(dcf_service_t *s, const dcf_principal_t *who, unsigned states, unsigned limit,
                       int64_t after, json_t **out, dcf_problem_t *p) {
     char sql[1024], st[128];
@@ -546,6 +622,12 @@ int dcf_conflict_list(dcf_service_t *s, const dcf_principal_t *who, unsigned sta
     if (rc != DCF_OK) {
         json_decref(vr.pg.items);
         return svc_internal(p, rc);
+    }
+    if (vr.pg.n > vr.pg.want)                       /* the look-ahead row is not shown */
+        json_array_remove(vr.pg.items, vr.pg.want); /* (svc_page_finish still sees n) */
+    if ((rc = disclosed(s, who, vr.pg.items, p)) != DCF_OK) {
+        json_decref(vr.pg.items);
+        return rc;
     }
     *out = svc_page_finish(&vr.pg);
     return *out != NULL ? DCF_OK : svc_internal(p, DCF_ENOMEM);
@@ -569,6 +651,10 @@ int dcf_conflict_get(dcf_service_t *s, const dcf_principal_t *who, const char *i
     if (vr.pg.n == 0) {
         json_decref(vr.pg.items);
         return svc_fail(p, DCF_ENOENT, "not-found", "No such conflict");
+    }
+    if ((rc = disclosed(s, who, vr.pg.items, p)) != DCF_OK) {
+        json_decref(vr.pg.items);
+        return rc;
     }
     *out = json_incref(json_array_get(vr.pg.items, 0));
     json_decref(vr.pg.items);
@@ -619,10 +705,10 @@ static int respond_fn(dcf_store_tx_t *tx, void *arg) {
         r.updated_at = now;
         rc = row_save(tx, &r, false);
         if (rc == DCF_OK && acked)
-            rc = events_both(a->s, tx, &r, "conflict.acknowledged", a->who->party, false, now,
-                             &a->notify);
+            rc = events_both(a->s, tx, a->who, &r, "conflict.acknowledged", a->who->party, false,
+                             now, &a->notify);
         if (rc == DCF_OK && accepted)
-            rc = events_both(a->s, tx, &r, "conflict.accepted", a->who->party, false, now,
+            rc = events_both(a->s, tx, a->who, &r, "conflict.accepted", a->who->party, false, now,
                              &a->notify);
         if (rc != DCF_OK)
             goto out;

@@ -247,14 +247,25 @@ static int op_load_row(dcf_store_tx_t *tx, opw_t *w, oprow_t *row) {
     return DCF_OK;
 }
 
+/* The owner's event about w, and its audit entry `action` (the digest is
+ * of the stored model text, state and version). */
 static int op_event(dcf_service_t *s, dcf_store_tx_t *tx, opw_t *w, const char *party,
-                    const char *type) {
+                    const char *type, const char *action) {
     json_t *d = json_pack("{s:s, s:I, s:s}", "operation", w->id, "version", (json_int_t)w->version,
                           "state", w->state);
     if (d == NULL)
         return DCF_ENOMEM;
     int rc = svc_event_add(s, tx, party, type, d, w->now, &w->notify);
     json_decref(d);
+    if (rc != DCF_OK)
+        return rc;
+    json_t *st = json_pack("{s:s*, s:s, s:I}", "model", w->body, "state", w->state, "version",
+                           (json_int_t)w->version);
+    if (st == NULL)
+        return DCF_ENOMEM;
+    svc_audit_obj_t o = {"operation", w->id, st};
+    rc = svc_audit_add(s, tx, w->who, w->now, action, &o, 1, &party, 1);
+    json_decref(st);
     return rc;
 }
 
@@ -330,10 +341,12 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
     if ((rc = op_save(tx, w, true, s->op_seq + 1, w->now)) != DCF_OK)
         goto out;
     w->views = json_array();
-    rc = op_event(s, tx, w, w->op->party, "operation.created");
+    rc = op_event(s, tx, w, w->op->party, "operation.created", "operation.create");
     if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->op, true, &found, w->now, w->resource, w->views,
+        rc = svc_conflicts_sync(s, tx, w->who, w->op, true, &found, w->now, w->resource, w->views,
                                 &w->notify);
+    if (rc == DCF_OK) /* the answer shows these views */
+        rc = svc_audit_disclose(s, tx, w->who, w->now, w->views);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -377,10 +390,12 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     if ((rc = op_save(tx, w, false, 0, row.created)) != DCF_OK)
         goto out;
     w->views = json_array();
-    rc = op_event(s, tx, w, w->op->party, "operation.updated");
+    rc = op_event(s, tx, w, w->op->party, "operation.updated", "operation.update");
     if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->op, false, &found, w->now, w->resource, w->views,
+        rc = svc_conflicts_sync(s, tx, w->who, w->op, false, &found, w->now, w->resource, w->views,
                                 &w->notify);
+    if (rc == DCF_OK)
+        rc = svc_audit_disclose(s, tx, w->who, w->now, w->views);
     if (rc != DCF_OK)
         goto out;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -413,6 +428,8 @@ static bool transition_ok(const char *from, dcf_op_state_t to, bool sweep) {
 static int transition_apply(dcf_store_tx_t *tx, opw_t *w, const oprow_t *row) {
     static const char *const EVENTS[] = {NULL, "operation.activated", "operation.completed",
                                          "operation.cancelled"};
+    static const char *const ACTIONS[] = {NULL, "operation.activate", "operation.complete",
+                                          "operation.cancel"};
     dcf_service_t *s = w->s;
     int rc;
     if (!transition_ok(row->state, w->to, w->who == NULL)) {
@@ -432,10 +449,10 @@ static int transition_apply(dcf_store_tx_t *tx, opw_t *w, const oprow_t *row) {
     if (rc != DCF_OK)
         return rc;
     const dcf_operation_t *live = dcf_engine_get(s->eng, w->id);
-    if ((rc = op_event(s, tx, w, row->party, EVENTS[w->to])) != DCF_OK)
+    if ((rc = op_event(s, tx, w, row->party, EVENTS[w->to], ACTIONS[w->to])) != DCF_OK)
         return rc;
     if (w->to != DCF_OP_ACTIVE && live != NULL) {
-        rc = svc_conflicts_sync(s, tx, live, false, NULL, w->now, NULL, NULL, &w->notify);
+        rc = svc_conflicts_sync(s, tx, w->who, live, false, NULL, w->now, NULL, NULL, &w->notify);
         if (rc != DCF_OK)
             return rc;
     }
@@ -541,6 +558,7 @@ typedef enum { JOB_CREATE, JOB_UPDATE, JOB_TRANSITION } job_kind_t;
 
 struct dcf_op_job_s {
     opw_t w;
+    svc_tx_fn_t tx; /* the write, run through svc_tx_run */
     job_kind_t kind;
     dcf_principal_t who;
     char id[DCF_ID_MAX + 1];
@@ -594,7 +612,8 @@ static void job_written(void *arg, int rc) {
 
 /* Queue j's write; on failure fill p and free j. */
 static int job_queue(dcf_op_job_t *j, dcf_store_write_fn fn, dcf_op_job_t **out, dcf_problem_t *p) {
-    int rc = dcf_store_write_async(j->w.s->st, fn, &j->w, job_written, j);
+    j->tx = (svc_tx_fn_t){j->w.s, fn, &j->w};
+    int rc = dcf_store_write_async(j->w.s->st, svc_tx_run, &j->tx, job_written, j);
     if (rc != DCF_OK) {
         job_free(j);
         return svc_internal(p, rc);
@@ -900,13 +919,18 @@ int dcf_op_list(dcf_service_t *s, const dcf_principal_t *who, const dcf_op_query
 /* -------------------------------------------------------------- check -- */
 
 typedef struct {
+    dcf_service_t *s;
     const dcf_principal_t *who;
     char id[40];
     char digest[65];
     int64_t conflicts;
     dcf_time_t now;
+    const svc_found_list_t *found;
 } check_rec_t;
 
+/* The record of a check, and its audit entry: it concerns the checking
+ * party and every party whose operations the proposal met, so probing
+ * leaves a trace on both sides. */
 static int check_rec_fn(dcf_store_tx_t *tx, void *arg) {
     check_rec_t *c = arg;
     dcf_store_val_t v[6] = {dcf_store_val_text(c->id, strlen(c->id)),
@@ -915,10 +939,28 @@ static int check_rec_fn(dcf_store_tx_t *tx, void *arg) {
                             dcf_store_val_int(c->now),
                             dcf_store_val_int(c->conflicts),
                             dcf_store_val_text(c->digest, strlen(c->digest))};
-    return dcf_store_tx_exec(tx,
-                             "INSERT INTO checks (id, party, token, at, conflicts, digest) "
-                             "VALUES ($1, $2, $3, $4, $5, $6)",
-                             v, 6, NULL);
+    int rc = dcf_store_tx_exec(tx,
+                               "INSERT INTO checks (id, party, token, at, conflicts, digest) "
+                               "VALUES ($1, $2, $3, $4, $5, $6)",
+                               v, 6, NULL);
+    if (rc != DCF_OK)
+        return rc;
+    size_t n = c->found->n;
+    const char **parties = calloc(n + 1, sizeof *parties);
+    json_t *st = json_pack("{s:s, s:s, s:I}", "id", c->id, "body_sha256", c->digest, "conflicts",
+                           (json_int_t)c->conflicts);
+    if (parties != NULL && st != NULL) {
+        parties[0] = c->who->party;
+        for (size_t i = 0; i < n; i++)
+            parties[i + 1] = c->found->v[i].other_party;
+        svc_audit_obj_t o = {"check", c->id, st};
+        rc = svc_audit_add(c->s, tx, c->who, c->now, "check", &o, 1, parties, n + 1);
+    } else {
+        rc = DCF_ENOMEM;
+    }
+    free(parties);
+    json_decref(st);
+    return rc;
 }
 
 /* Token bucket per party: check_per_min per minute, burst of the same. */
@@ -981,6 +1023,8 @@ int dcf_op_check(dcf_service_t *s, const dcf_principal_t *who, const char *body,
     sodium_bin2hex(rec.digest, sizeof rec.digest, h, sizeof h);
     svc_random_id("chk-", rec.id, sizeof rec.id);
     rec.conflicts = (int64_t)found.n;
+    rec.s = s;
+    rec.found = &found;
     rc = svc_write(s, check_rec_fn, &rec);
     if (rc != DCF_OK) {
         rc = svc_internal(p, rc);

@@ -105,7 +105,19 @@ typedef struct {
     char name[DCF_PARTY_NAME_MAX + 1];
     json_t *desks; /* borrowed: {"duty": {"contact": {...}}, ...} or NULL */
     dcf_time_t now;
+    const dcf_principal_t *who;
 } party_new_t;
+
+/* One audit entry about a party-level object (party, desk, token). */
+static int party_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       dcf_time_t now, const char *action, const char *type, const char *id,
+                       json_t *state, const char *party) {
+    svc_audit_obj_t o = {type, id, state};
+    int rc = state == NULL ? DCF_ENOMEM
+                           : svc_audit_add(s, tx, who, now, action, &o, 1, &party, party ? 1 : 0);
+    json_decref(state);
+    return rc;
+}
 
 static int desk_upsert(dcf_store_tx_t *tx, const char *party, const char *level, json_t *contact,
                        dcf_time_t now) {
@@ -157,6 +169,11 @@ static int party_new_fn(dcf_store_tx_t *tx, void *arg) {
         return DCF_EEXIST;
     if (rc != DCF_OK)
         return rc;
+    rc = party_audit(s, tx, a->who, a->now, "party.create", "party", a->id,
+                     json_pack("{s:s, s:s, s:O?}", "id", a->id, "name", a->name, "desks", a->desks),
+                     a->id);
+    if (rc != DCF_OK)
+        return rc;
     json_object_foreach(a->desks, level, d) {
         if ((rc = desk_upsert(tx, a->id, level, json_object_get(d, "contact"), a->now)) != DCF_OK)
             return rc;
@@ -202,7 +219,7 @@ static int desks_check(json_t *desks, dcf_problem_t *p) {
 int dcf_party_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
                      json_t **out, dcf_problem_t *p) {
     static const char *const MEMBERS[] = {"id", "name", "desks", NULL};
-    party_new_t a = {.s = s, .now = dcf_time_now()};
+    party_new_t a = {.s = s, .now = dcf_time_now(), .who = who};
     json_t *j = NULL, *v;
     int rc;
 
@@ -277,11 +294,20 @@ typedef struct {
     const char *party, *level;
     json_t *contact;
     dcf_time_t now;
+    const dcf_principal_t *who;
 } desk_set_t;
 
 static int desk_set_fn(dcf_store_tx_t *tx, void *arg) {
     desk_set_t *a = arg;
     int rc = desk_upsert(tx, a->party, a->level, a->contact, a->now);
+    if (rc == DCF_OK) {
+        char id[DCF_PARTY_MAX + 16];
+        snprintf(id, sizeof id, "%s/%s", a->party, a->level);
+        rc = party_audit(a->s, tx, a->who, a->now, "desk.set", "desk", id,
+                         json_pack("{s:s, s:s, s:O}", "party", a->party, "level", a->level,
+                                   "contact", a->contact),
+                         a->party);
+    }
     if (rc != DCF_OK)
         return rc;
     pthread_mutex_lock(&a->s->cache_lock);
@@ -308,7 +334,7 @@ int dcf_party_set_desk(dcf_service_t *s, const dcf_principal_t *who, const char 
         return rc;
     if ((rc = svc_only_members(j, MEMBERS, "Invalid desk", p)) != DCF_OK)
         goto out;
-    desk_set_t a = {s, id, level, json_object_get(j, "contact"), dcf_time_now()};
+    desk_set_t a = {s, id, level, json_object_get(j, "contact"), dcf_time_now(), who};
     if (a.contact == NULL) {
         rc = svc_invalid(p, "Invalid desk", "/contact", "is required");
         goto out;
@@ -338,6 +364,7 @@ typedef struct {
     char label[DCF_LABEL_MAX + 1];
     dcf_time_t now;
     bool only_if_first_admin;
+    const dcf_principal_t *who; /* NULL: deconflict init */
 } token_new_t;
 
 static int token_new_fn(dcf_store_tx_t *tx, void *arg) {
@@ -364,6 +391,11 @@ static int token_new_fn(dcf_store_tx_t *tx, void *arg) {
                            "INSERT INTO tokens (id, party, role, label, hash, created_at) "
                            "VALUES ($1, $2, $3, $4, $5, $6)",
                            v, 6, NULL);
+    if (rc == DCF_OK) /* never the secret or its hash */
+        rc = party_audit(a->s, tx, a->who, a->now, "token.create", "token", a->id,
+                         json_pack("{s:s, s:s?, s:s, s:s}", "id", a->id, "party", a->party, "role",
+                                   role, "label", a->label),
+                         a->party);
     if (rc != DCF_OK)
         return rc;
     pthread_mutex_lock(&a->s->cache_lock);
@@ -401,7 +433,7 @@ int dcf_service_init_admin(dcf_service_t *s, char *secret_out, size_t len) {
 int dcf_token_create(dcf_service_t *s, const dcf_principal_t *who, const char *party,
                      const char *body, size_t len, json_t **out, dcf_problem_t *p) {
     static const char *const MEMBERS[] = {"role", "label", NULL};
-    token_new_t a = {.party = party};
+    token_new_t a = {.party = party, .who = who};
     json_t *j = NULL, *v;
     int rc;
 
@@ -493,16 +525,22 @@ int dcf_token_list(dcf_service_t *s, const dcf_principal_t *who, const char *par
 typedef struct {
     dcf_service_t *s;
     const char *id;
+    const dcf_principal_t *who;
+    const char *party; /* the token's, "" for a deployment token */
 } revoke_t;
 
 static int revoke_fn(dcf_store_tx_t *tx, void *arg) {
     revoke_t *a = arg;
     dcf_store_val_t v[2] = {dcf_store_val_int(dcf_time_now()),
                             dcf_store_val_text(a->id, strlen(a->id))};
+    int64_t changed = 0;
     int rc = dcf_store_tx_exec(tx,
                                "UPDATE tokens SET revoked_at = $1 "
                                "WHERE id = $2 AND revoked_at IS NULL",
-                               v, 2, NULL);
+                               v, 2, &changed);
+    if (rc == DCF_OK && changed > 0)
+        rc = party_audit(a->s, tx, a->who, v[0].u.i, "token.revoke", "token", a->id,
+                         json_pack("{s:s, s:b}", "id", a->id, "revoked", 1), a->party);
     if (rc != DCF_OK)
         return rc;
     pthread_mutex_lock(&a->s->cache_lock);
@@ -528,7 +566,7 @@ int dcf_token_revoke(dcf_service_t *s, const dcf_principal_t *who, const char *i
         return forbidden(p);
     if (!found || (who->role != DCF_ROLE_ADMIN && strcmp(party, who->party) != 0))
         return not_found(p, "token");
-    revoke_t a = {s, id};
+    revoke_t a = {s, id, who, party};
     int rc = svc_write(s, revoke_fn, &a);
     return rc == DCF_OK ? DCF_OK : svc_internal(p, rc);
 }

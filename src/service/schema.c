@@ -81,8 +81,32 @@ static const char MIGRATION_1[] = "CREATE TABLE parties ("
                                   "  conflicts BIGINT NOT NULL,"
                                   "  digest TEXT NOT NULL);";
 
+/* The audit log (audit.c, docs/audit.md): entries by leaf index, which
+ * parties each concerns, every complete Merkle node, every signed head. */
+static const char MIGRATION_2[] = "CREATE TABLE audit_entries ("
+                                  "  idx BIGINT PRIMARY KEY,"
+                                  "  at BIGINT NOT NULL,"
+                                  "  entry TEXT NOT NULL,"
+                                  "  leaf BYTEA NOT NULL);"
+                                  "CREATE TABLE audit_concerns ("
+                                  "  party TEXT NOT NULL,"
+                                  "  idx BIGINT NOT NULL,"
+                                  "  PRIMARY KEY (party, idx));"
+                                  "CREATE TABLE audit_nodes ("
+                                  "  level INTEGER NOT NULL,"
+                                  "  idx BIGINT NOT NULL,"
+                                  "  hash BYTEA NOT NULL,"
+                                  "  PRIMARY KEY (level, idx));"
+                                  "CREATE TABLE audit_sths ("
+                                  "  seq BIGINT PRIMARY KEY,"
+                                  "  tree_size BIGINT NOT NULL,"
+                                  "  ts_ms BIGINT NOT NULL,"
+                                  "  root BYTEA NOT NULL,"
+                                  "  sig BYTEA NOT NULL);";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
     {1, MIGRATION_1},
+    {2, MIGRATION_2},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

@@ -189,7 +189,8 @@ void svc_states_sql(unsigned bits, const char *const *names, size_t n_names, con
 }
 
 int svc_write(dcf_service_t *s, dcf_store_write_fn fn, void *arg) {
-    int rc = dcf_store_write(s->st, fn, arg);
+    svc_tx_fn_t t = {s, fn, arg};
+    int rc = dcf_store_write(s->st, svc_tx_run, &t);
     if (rc == DCF_EIO)
         svc_fail_stop(rc);
     return rc;
@@ -747,6 +748,7 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
         goto fail_early;
     pthread_mutex_init(&s->readers_lock, NULL);
     pthread_mutex_init(&s->cache_lock, NULL);
+    pthread_mutex_init(&s->audit.mu, NULL);
     locks = true;
     l.s = s;
     if ((rc = dcf_strmap_new(&s->parties)) != DCF_OK ||
@@ -781,6 +783,8 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     LOAD("SELECT id, party, role, hash, revoked_at FROM tokens", token_row);
     LOAD("SELECT party, MAX(seq) FROM events GROUP BY party", event_max_row);
 #undef LOAD
+    if ((rc = svc_audit_open(s, err, errlen)) != DCF_OK)
+        goto fail;
     if ((rc = load_operations(s, &l.ops, &l.n)) != DCF_OK) {
         snprintf(err, errlen, "loading the operations: %s", dcf_strerror(rc));
         goto fail;
@@ -841,6 +845,8 @@ void dcf_service_close(dcf_service_t *s) {
     pthread_rwlock_destroy(&s->eng_lock);
     pthread_mutex_destroy(&s->readers_lock);
     pthread_mutex_destroy(&s->cache_lock);
+    svc_audit_close(&s->audit);
+    pthread_mutex_destroy(&s->audit.mu);
     free(s);
 }
 

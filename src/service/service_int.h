@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "deconflict/engine.h"
+#include "deconflict/merkle.h"
 #include "deconflict/service.h"
 
 #define SVC_READERS_MAX 64 /* engine readers kept for reuse */
@@ -50,6 +51,18 @@ typedef struct {
     bool all; /* more than fit: wake everyone */
 } svc_notify_t;
 
+/* The audit log's state (audit.c). */
+typedef struct {
+    unsigned char sk[64], pk[32];   /* Ed25519 (libsodium layout) */
+    char key_id[17];                /* hex of the first 8 bytes of SHA-256(pk) */
+    dcf_merkle_frontier_t frontier; /* writer: the tree of the entries written */
+    dcf_merkle_frontier_t saved;    /* writer: the frontier before the current write */
+    int64_t sth_seq;                /* writer: the newest head's number */
+    uint64_t sth_size_written;      /* writer: the newest head's size */
+    pthread_mutex_t mu;             /* guards sth */
+    json_t *sth;                    /* the newest head, with "seq" (under mu) */
+} svc_audit_t;
+
 struct dcf_service_s {
     dcf_service_opts_t o;
     dcf_store_t *st;
@@ -73,6 +86,7 @@ struct dcf_service_s {
     int64_t op_seq;       /* writer */
     int64_t conflict_seq; /* writer */
     atomic_size_t open_conflicts;
+    svc_audit_t audit;
 };
 
 /* ------------------------------------------------------------ helpers -- */
@@ -124,6 +138,7 @@ typedef struct {
     json_t *items;
     size_t n, want;
     int64_t seq_nth;
+    void *ctx; /* for the row callback */
 } svc_page_t;
 
 /* Append a row's item (stolen; NULL is DCF_ENOMEM) and note its seq. */
@@ -141,6 +156,35 @@ void svc_reader_put(dcf_service_t *s, dcf_engine_reader_t *r);
 
 /* ETag text of a version: "\"<v>\"". */
 void svc_etag(int64_t version, char *out);
+
+/* ------------------------------------------------------------- audit -- */
+
+/* Every write runs through svc_tx_run(tx, &(svc_tx_fn_t){s, fn, arg}):
+ * it restores the audit frontier when fn fails (its entries roll back). */
+typedef struct {
+    dcf_service_t *s;
+    dcf_store_write_fn fn;
+    void *arg;
+} svc_tx_fn_t;
+int svc_tx_run(dcf_store_tx_t *tx, void *arg);
+
+/* One object an entry touches; its digest is SHA-256 of `state` in
+ * canonical JSON (borrowed). */
+typedef struct {
+    const char *type, *id;
+    json_t *state;
+} svc_audit_obj_t;
+
+/* writer: append one entry (docs/audit.md) in tx.  who NULL: the server
+ * itself.  parties may repeat or be empty strings (both skipped). */
+int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who, dcf_time_t at,
+                  const char *action, const svc_audit_obj_t *objs, size_t n_objs,
+                  const char *const *parties, size_t n_parties);
+/* SHA-256 hex of a JSON value's canonical text, as a new JSON string. */
+json_t *svc_audit_digest(json_t *state);
+/* Load the key, the frontier and the newest head (service open). */
+int svc_audit_open(dcf_service_t *s, char *err, size_t errlen);
+void svc_audit_close(svc_audit_t *a);
 
 /* Stop the process: a committed-in-memory change failed to become durable. */
 _Noreturn void svc_fail_stop(int rc);
@@ -175,13 +219,19 @@ int svc_find_conflicts(dcf_service_t *s, dcf_engine_reader_t *rd, const dcf_oper
                        svc_found_list_t *out);
 
 /* writer: make the stored conflicts of operation `op` (stored in row
- * `op_body`) match `found`: open new ones, reopen or update changed ones,
+ * `op_body`) match `found` (each change recorded as done by `who`, NULL
+ * for the server): open new ones, reopen or update changed ones,
  * resolve the rest.  With found == NULL, resolve all (completion,
  * cancellation).  `fresh`: op was just created and has no rows.  Appends the views of its
  * unresolved conflicts for the operation's party to `views` when non-NULL. */
-int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_operation_t *op, bool fresh,
-                       const svc_found_list_t *found, dcf_time_t now, json_t *own_resource,
-                       json_t *views, svc_notify_t *n);
+int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       const dcf_operation_t *op, bool fresh, const svc_found_list_t *found,
+                       dcf_time_t now, json_t *own_resource, json_t *views, svc_notify_t *n);
+
+/* writer: record in the audit log that `who` was shown these conflict
+ * views (a JSON array; nothing for an empty one). */
+int svc_audit_disclose(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       dcf_time_t now, json_t *views);
 
 /* The view of a proposed operation's conflict for a check (no ids). */
 json_t *svc_check_view(dcf_service_t *s, const svc_found_t *f);

@@ -186,7 +186,7 @@ static void run_batch(dcf_store_t *st, write_req_t *batch, size_t n) {
         st->stats.batch_max_seen = n;
     write_req_t *async = NULL, **async_tail = &async;
     for (write_req_t *r = batch, *next; r; r = next) {
-        next = r->next; // a synchronous r may vanish once done is set
+        next = r->next;   // a synchronous r may vanish once done is set
         if (r->done_fn) { // keep queue order
             r->next = NULL;
             *async_tail = r;

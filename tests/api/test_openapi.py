@@ -37,6 +37,12 @@ ROUTES = {
     ("POST", "/v1/conflicts/{}/acknowledge"),
     ("POST", "/v1/conflicts/{}/accept"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/audit/key"),
+    ("GET", "/v1/audit/sth"),
+    ("GET", "/v1/audit/sths"),
+    ("GET", "/v1/audit/entries"),
+    ("GET", "/v1/audit/proof/inclusion"),
+    ("GET", "/v1/audit/proof/consistency"),
 }
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

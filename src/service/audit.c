@@ -1,0 +1,600 @@
+/*
+ * audit.c -- the tamper-evident audit log (docs/audit.md): canonical
+ * entries appended in the same transaction as the change they record, an
+ * RFC 9162 Merkle tree over them with every complete node stored, signed
+ * tree heads (Ed25519), and the reads behind the audit API: entries, tree
+ * heads, inclusion and consistency proofs.
+ *
+ * INVARIANTS.
+ *   - Entry i is the i-th leaf: indexes run 0, 1, 2 ... with no gap.  The
+ *     writer's in-memory frontier always equals the tree of the entries it
+ *     has written; svc_tx_run puts it back when a write is rolled back, so
+ *     a failed write leaves neither entry nor gap.  (A failed COMMIT stops
+ *     the process: see svc_fail_stop.)
+ *   - After entry i commits, every complete node covering leaves <= i is
+ *     in audit_nodes, so a proof for any tree size up to the committed one
+ *     needs O(log n) node reads and never rehashes leaves.
+ *   - A tree head is issued only inside a write, over the frontier at that
+ *     point, so it commits together with (after) every entry it covers.
+ *   - Proofs are served only for sizes up to the newest tree head.
+ *
+ * THREADS.  `frontier`, `saved` and `sth_seq` belong to the writer thread;
+ * `mu` guards the cached newest tree head.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "service_int.h"
+
+#define STH_MAGIC     "DCF-STH-1"
+#define STH_MSG_LEN   (9 + 8 + 8 + DCF_MERKLE_HASH_LEN)
+#define KEY_FILE_MAX  4096
+#define B64_HASH_LEN  sodium_base64_ENCODED_LEN(DCF_MERKLE_HASH_LEN, sodium_base64_VARIANT_ORIGINAL)
+#define AUDIT_PARTIES 64 /* distinct parties one entry may name */
+
+/* ---------------------------------------------------------------- keys -- */
+
+static void b64(const unsigned char *bin, size_t len, char *out, size_t cap) {
+    sodium_bin2base64(out, cap, bin, len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static json_t *b64_json(const unsigned char *bin, size_t len) {
+    char buf[128];
+    b64(bin, len, buf, sizeof buf);
+    return json_string(buf);
+}
+
+int dcf_service_audit_keygen(const char *path, char *err, size_t errlen) {
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    char
+        text[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL) +
+             1];
+    int fd, rc = DCF_EIO;
+
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return DCF_EINTERNAL;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return errno == EEXIST ? DCF_EEXIST : DCF_EIO;
+    }
+    crypto_sign_keypair(pk, sk);
+    b64(sk, sizeof sk, text, sizeof text - 1);
+    strcat(text, "\n");
+    size_t len = strlen(text);
+    if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0)
+        rc = DCF_OK;
+    else
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    close(fd);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(text, sizeof text);
+    if (rc != DCF_OK)
+        unlink(path);
+    return rc;
+}
+
+/* Read the signing key; refuse a file others may read. */
+static int key_load(svc_audit_t *a, const char *path, char *err, size_t errlen) {
+    char text[KEY_FILE_MAX + 1];
+    struct stat st;
+    size_t bin_len = 0;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen,
+                 "audit signing key %s: %s (deconflict init creates it; --audit-key names it)",
+                 path, strerror(errno));
+        return DCF_EIO;
+    }
+    if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+        close(fd);
+        snprintf(err, errlen, "audit signing key %s: group or others may access it (chmod 600 it)",
+                 path);
+        return DCF_EPERM;
+    }
+    n = read(fd, text, KEY_FILE_MAX);
+    close(fd);
+    if (n <= 0) {
+        snprintf(err, errlen, "audit signing key %s: empty or unreadable", path);
+        return DCF_EIO;
+    }
+    text[n] = '\0';
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    if (sodium_base642bin(a->sk, sizeof a->sk, text, (size_t)n, NULL, &bin_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        bin_len != sizeof a->sk) {
+        sodium_memzero(text, sizeof text);
+        snprintf(err, errlen, "audit signing key %s: not a base64 Ed25519 secret key", path);
+        return DCF_EPARSE;
+    }
+    sodium_memzero(text, sizeof text);
+    crypto_sign_ed25519_sk_to_pk(a->pk, a->sk);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, a->pk, sizeof a->pk);
+    sodium_bin2hex(a->key_id, sizeof a->key_id, h, 8);
+    return DCF_OK;
+}
+
+/* --------------------------------------------------------------- nodes -- */
+
+static int node_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    (void)nc;
+    if (c[0].type != DCF_STORE_BLOB || c[0].u.b.len != DCF_MERKLE_HASH_LEN)
+        return DCF_EINTERNAL;
+    memcpy(arg, c[0].u.b.ptr, DCF_MERKLE_HASH_LEN);
+    return 1; /* found: stop */
+}
+
+/* dcf_merkle_get_fn over the read pool (proofs) */
+static int node_get(void *arg, unsigned level, uint64_t index, uint8_t out[DCF_MERKLE_HASH_LEN]) {
+    dcf_service_t *s = arg;
+    dcf_store_val_t k[2] = {dcf_store_val_int(level), dcf_store_val_int((int64_t)index)};
+    int rc = dcf_store_read(s->st, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", k,
+                            2, node_row, out);
+    return rc == 1 ? DCF_OK : rc == DCF_OK ? DCF_ENOENT : rc;
+}
+
+/* ------------------------------------------------------------- writing -- */
+
+int svc_tx_run(dcf_store_tx_t *tx, void *arg) {
+    svc_tx_fn_t *t = arg;
+    svc_audit_t *a = &t->s->audit;
+    a->saved = a->frontier;
+    int rc = t->fn(tx, t->arg);
+    if (rc != DCF_OK)
+        a->frontier = a->saved; /* the entries are rolled back with the savepoint */
+    return rc;
+}
+
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+json_t *svc_audit_digest(json_t *state) {
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    char *text = state ? json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
+                                               JSON_REAL_PRECISION(17))
+                       : NULL;
+    if (text == NULL)
+        return NULL;
+    crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+    free(text);
+    return json_string(sodium_bin2hex(hex, sizeof hex, h, sizeof h));
+}
+
+int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who, dcf_time_t at,
+                  const char *action, const svc_audit_obj_t *objs, size_t n_objs,
+                  const char *const *parties, size_t n_parties) {
+    svc_audit_t *a = &s->audit;
+    const char *ps[AUDIT_PARTIES];
+    size_t np = 0;
+    uint8_t leaf[DCF_MERKLE_HASH_LEN];
+    dcf_merkle_node_t nodes[DCF_MERKLE_APPEND_MAX];
+    unsigned n_nodes = 0;
+    char *text = NULL;
+    int rc = DCF_ENOMEM;
+    int64_t idx = (int64_t)a->frontier.size;
+
+    for (size_t i = 0; i < n_parties; i++) {
+        bool seen = parties[i] == NULL || parties[i][0] == '\0';
+        for (size_t k = 0; k < np && !seen; k++)
+            seen = strcmp(ps[k], parties[i]) == 0;
+        if (seen)
+            continue;
+        if (np == AUDIT_PARTIES)
+            return DCF_ELIMIT; /* never leave a concerned party out */
+        ps[np++] = parties[i];
+    }
+    qsort(ps, np, sizeof ps[0], cmp_str);
+    json_t *jp = json_array(), *jo = json_array();
+    for (size_t i = 0; jp != NULL && i < np; i++)
+        json_array_append_new(jp, json_string(ps[i]));
+    for (size_t i = 0; jo != NULL && i < n_objs; i++) {
+        json_t *d = svc_audit_digest(objs[i].state);
+        json_array_append_new(
+            jo, json_pack("{s:s, s:s, s:o*}", "type", objs[i].type, "id", objs[i].id, "digest", d));
+    }
+    json_t *e =
+        json_pack("{s:s, s:{s:s?, s:s?}, s:o, s:I, s:o, s:o}", "action", action, "actor", "party",
+                  who && who->party[0] ? who->party : NULL, "token", who ? who->token_id : NULL,
+                  "at", svc_time_json(at), "index", (json_int_t)idx, "objects", jo, "parties", jp);
+    if (e == NULL || (text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        goto out;
+    size_t len = strlen(text);
+    if ((rc = dcf_merkle_leaf_hash(text, len, leaf)) != DCF_OK ||
+        (rc = dcf_merkle_frontier_append(&a->frontier, leaf, nodes, &n_nodes)) != DCF_OK)
+        goto out;
+    dcf_store_val_t v[4] = {dcf_store_val_int(idx), dcf_store_val_int(at),
+                            dcf_store_val_text(text, len), dcf_store_val_blob(leaf, sizeof leaf)};
+    rc = dcf_store_tx_exec(tx,
+                           "INSERT INTO audit_entries (idx, at, entry, leaf) "
+                           "VALUES ($1, $2, $3, $4)",
+                           v, 4, NULL);
+    for (size_t i = 0; rc == DCF_OK && i < json_array_size(jp); i++) {
+        const char *p = json_string_value(json_array_get(jp, i));
+        dcf_store_val_t c[2] = {dcf_store_val_text(p, strlen(p)), dcf_store_val_int(idx)};
+        rc = dcf_store_tx_exec(tx, "INSERT INTO audit_concerns (party, idx) VALUES ($1, $2)", c, 2,
+                               NULL);
+    }
+    for (unsigned i = 0; rc == DCF_OK && i < n_nodes; i++) {
+        dcf_store_val_t nv[3] = {dcf_store_val_int(nodes[i].level),
+                                 dcf_store_val_int((int64_t)nodes[i].index),
+                                 dcf_store_val_blob(nodes[i].hash, DCF_MERKLE_HASH_LEN)};
+        rc = dcf_store_tx_exec(tx, "INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)",
+                               nv, 3, NULL);
+    }
+out:
+    /* On failure the caller's write fails and svc_tx_run restores the
+     * frontier. */
+    json_decref(e);
+    free(text);
+    return rc;
+}
+
+/* ---------------------------------------------------------- tree heads -- */
+
+static void put_be64(unsigned char *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
+}
+
+static json_t *sth_json(const svc_audit_t *a, uint64_t size, int64_t ts_ms, const uint8_t *root,
+                        const uint8_t *sig) {
+    return json_pack("{s:I, s:I, s:o, s:o, s:s}", "tree_size", (json_int_t)size, "timestamp",
+                     (json_int_t)ts_ms, "root_hash", b64_json(root, DCF_MERKLE_HASH_LEN),
+                     "signature", b64_json(sig, crypto_sign_BYTES), "key_id", a->key_id);
+}
+
+typedef struct {
+    dcf_service_t *s;
+    bool only_if_grown;
+    json_t *sth; /* out: the new head, or NULL when none was needed */
+} sth_w_t;
+
+static int sth_fn(dcf_store_tx_t *tx, void *arg) {
+    sth_w_t *w = arg;
+    svc_audit_t *a = &w->s->audit;
+    uint8_t root[DCF_MERKLE_HASH_LEN], sig[crypto_sign_BYTES];
+    unsigned char msg[STH_MSG_LEN];
+    int64_t ts_ms = dcf_time_now() / 1000;
+    uint64_t size = a->frontier.size;
+
+    if (w->only_if_grown && a->sth_seq > 0 && size == a->sth_size_written)
+        return DCF_OK;
+    dcf_merkle_frontier_root(&a->frontier, root);
+    memcpy(msg, STH_MAGIC, 9);
+    put_be64(msg + 9, size);
+    put_be64(msg + 17, (uint64_t)ts_ms);
+    memcpy(msg + 25, root, DCF_MERKLE_HASH_LEN);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, a->sk);
+    dcf_store_val_t v[5] = {dcf_store_val_int(a->sth_seq + 1), dcf_store_val_int((int64_t)size),
+                            dcf_store_val_int(ts_ms), dcf_store_val_blob(root, sizeof root),
+                            dcf_store_val_blob(sig, sizeof sig)};
+    int rc = dcf_store_tx_exec(tx,
+                               "INSERT INTO audit_sths (seq, tree_size, ts_ms, root, sig) "
+                               "VALUES ($1, $2, $3, $4, $5)",
+                               v, 5, NULL);
+    if (rc != DCF_OK)
+        return rc;
+    if ((w->sth = sth_json(a, size, ts_ms, root, sig)) == NULL)
+        return DCF_ENOMEM;
+    json_object_set_new(w->sth, "seq", json_integer(a->sth_seq + 1));
+    a->sth_seq++;
+    a->sth_size_written = size;
+    return DCF_OK;
+}
+
+/* Make a new head the cached newest (heads commit in seq order, but two
+ * callers may return in either order). */
+static void sth_cache(svc_audit_t *a, json_t *sth) {
+    pthread_mutex_lock(&a->mu);
+    if (a->sth == NULL || json_integer_value(json_object_get(sth, "seq")) >
+                              json_integer_value(json_object_get(a->sth, "seq"))) {
+        json_decref(a->sth);
+        a->sth = sth;
+        sth = NULL;
+    }
+    pthread_mutex_unlock(&a->mu);
+    json_decref(sth);
+}
+
+int dcf_audit_issue(dcf_service_t *s, bool only_if_grown) {
+    sth_w_t w = {.s = s, .only_if_grown = only_if_grown};
+    int rc = svc_write(s, sth_fn, &w);
+    if (rc == DCF_OK && w.sth != NULL)
+        sth_cache(&s->audit, w.sth);
+    else
+        json_decref(w.sth);
+    return rc;
+}
+
+/* A copy of the newest head without its internal seq; NULL if none. */
+static json_t *sth_newest(svc_audit_t *a, uint64_t *size) {
+    json_t *out = NULL;
+    pthread_mutex_lock(&a->mu);
+    if (a->sth != NULL) {
+        out = json_deep_copy(a->sth);
+        if (size != NULL)
+            *size = (uint64_t)json_integer_value(json_object_get(a->sth, "tree_size"));
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (out != NULL)
+        json_object_del(out, "seq");
+    return out;
+}
+
+/* ------------------------------------------------------------- loading -- */
+
+static int sth_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    dcf_service_t *s = arg;
+    svc_audit_t *a = &s->audit;
+    (void)nc;
+    if (c[3].u.b.len != DCF_MERKLE_HASH_LEN || c[4].u.b.len != crypto_sign_BYTES)
+        return DCF_EINTERNAL;
+    json_t *j = sth_json(a, (uint64_t)c[1].u.i, c[2].u.i, c[3].u.b.ptr, c[4].u.b.ptr);
+    if (j == NULL)
+        return DCF_ENOMEM;
+    json_object_set_new(j, "seq", json_integer(c[0].u.i));
+    a->sth_seq = c[0].u.i;
+    a->sth_size_written = (uint64_t)c[1].u.i;
+    json_decref(a->sth);
+    a->sth = j;
+    return 0;
+}
+
+int svc_audit_open(dcf_service_t *s, char *err, size_t errlen) {
+    svc_audit_t *a = &s->audit;
+    int64_t n = 0;
+    int rc;
+    if (s->o.audit_key_path == NULL || s->o.audit_key_path[0] == '\0') {
+        snprintf(err, errlen, "no audit signing key given");
+        return DCF_EINVAL;
+    }
+    if ((rc = key_load(a, s->o.audit_key_path, err, errlen)) != DCF_OK)
+        return rc;
+    dcf_merkle_frontier_init(&a->frontier);
+    if ((rc = dcf_store_read(s->st, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries", NULL, 0,
+                             svc_int_row, &n)) != DCF_OK ||
+        (rc = dcf_merkle_frontier_load(&a->frontier, node_get, s, (uint64_t)n)) != DCF_OK ||
+        (rc = dcf_store_read(s->st,
+                             "SELECT seq, tree_size, ts_ms, root, sig FROM audit_sths "
+                             "ORDER BY seq DESC LIMIT 1",
+                             NULL, 0, sth_row, s)) != DCF_OK) {
+        snprintf(err, errlen, "loading the audit log: %s", dcf_strerror(rc));
+        return rc;
+    }
+    /* The newest head must be a head of the tree we hold: a store whose
+     * log was cut or altered under a head it signed refuses to start. */
+    if (a->sth != NULL) {
+        uint8_t root[DCF_MERKLE_HASH_LEN], want[DCF_MERKLE_HASH_LEN];
+        size_t bl = 0;
+        const char *rh = json_string_value(json_object_get(a->sth, "root_hash"));
+        if (a->sth_size_written > a->frontier.size ||
+            dcf_merkle_root(node_get, s, a->sth_size_written, root) != DCF_OK ||
+            sodium_base642bin(want, sizeof want, rh, strlen(rh), NULL, &bl, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            bl != sizeof want || sodium_memcmp(root, want, sizeof root) != 0) {
+            snprintf(err, errlen,
+                     "the audit log does not match its newest signed tree head (size %llu): "
+                     "the store was altered",
+                     (unsigned long long)a->sth_size_written);
+            return DCF_ECONFLICT;
+        }
+    }
+    return DCF_OK;
+}
+
+void svc_audit_close(svc_audit_t *a) {
+    sodium_memzero(a->sk, sizeof a->sk);
+    json_decref(a->sth);
+    a->sth = NULL;
+}
+
+/* -------------------------------------------------------------- reading -- */
+
+int dcf_audit_key(dcf_service_t *s, json_t **out) {
+    *out = json_pack("{s:s, s:o, s:s}", "algorithm", "Ed25519", "public_key",
+                     b64_json(s->audit.pk, sizeof s->audit.pk), "key_id", s->audit.key_id);
+    return *out ? DCF_OK : DCF_ENOMEM;
+}
+
+int dcf_audit_sth(dcf_service_t *s, bool fresh, json_t **out, dcf_problem_t *p) {
+    int rc;
+    if (fresh || s->audit.sth == NULL) { /* (a racy peek: the write decides) */
+        if ((rc = dcf_audit_issue(s, true)) != DCF_OK)
+            return svc_internal(p, rc);
+    }
+    if ((*out = sth_newest(&s->audit, NULL)) == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    return DCF_OK;
+}
+
+static int sths_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    svc_page_t *pg = arg;
+    dcf_service_t *s = pg->ctx;
+    (void)nc;
+    return svc_page_add(
+        pg, sth_json(&s->audit, (uint64_t)c[1].u.i, c[2].u.i, c[3].u.b.ptr, c[4].u.b.ptr),
+        c[0].u.i);
+}
+
+/* A bad query argument, answered like the API's own (400 bad-query,
+ * pointer "?name"). */
+static int bad_arg(dcf_problem_t *p, const char *name, const char *rule) {
+    char ptr[64];
+    snprintf(ptr, sizeof ptr, "?%s", name);
+    svc_invalid(p, "Bad query argument", ptr, rule);
+    p->type = "bad-query";
+    return DCF_EINVAL;
+}
+
+/* The start of a page from an opaque cursor ("" / NULL = start). */
+static int cursor_of(const char *cursor, int64_t *after, dcf_problem_t *p) {
+    char *end;
+    *after = -1;
+    if (cursor == NULL || cursor[0] == '\0')
+        return DCF_OK;
+    errno = 0;
+    long long v = strtoll(cursor, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0)
+        return bad_arg(p, "cursor", "must be a cursor from next_cursor");
+    *after = v;
+    return DCF_OK;
+}
+
+static unsigned limit_of(dcf_service_t *s, unsigned limit) {
+    return limit == 0 || limit > s->o.page_max ? s->o.page_max : limit;
+}
+
+int dcf_audit_sths(dcf_service_t *s, const char *cursor, unsigned limit, json_t **out,
+                   dcf_problem_t *p) {
+    int64_t after;
+    int rc;
+    if ((rc = cursor_of(cursor, &after, p)) != DCF_OK)
+        return rc;
+    svc_page_t pg = {.items = json_array(), .want = limit_of(s, limit), .ctx = s};
+    dcf_store_val_t v[2] = {dcf_store_val_int(after), dcf_store_val_int((int64_t)pg.want + 1)};
+    rc = dcf_store_read(s->st,
+                        "SELECT seq, tree_size, ts_ms, root, sig FROM audit_sths WHERE seq > $1 "
+                        "ORDER BY seq LIMIT $2",
+                        v, 2, sths_row, &pg);
+    if (rc != DCF_OK) {
+        json_decref(pg.items);
+        return svc_internal(p, rc);
+    }
+    *out = svc_page_finish(&pg);
+    return *out ? DCF_OK : svc_internal(p, DCF_ENOMEM);
+}
+
+static int entry_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    svc_page_t *pg = arg;
+    (void)nc;
+    json_t *item = json_pack("{s:I, s:s%, s:o}", "index", (json_int_t)c[0].u.i, "entry",
+                             (const char *)c[1].u.b.ptr, c[1].u.b.len, "leaf_hash",
+                             b64_json(c[2].u.b.ptr, c[2].u.b.len));
+    return svc_page_add(pg, item, c[0].u.i);
+}
+
+int dcf_audit_entries(dcf_service_t *s, const dcf_principal_t *who, const char *cursor,
+                      unsigned limit, json_t **out, dcf_problem_t *p) {
+    int64_t after;
+    int rc;
+    if ((rc = cursor_of(cursor, &after, p)) != DCF_OK)
+        return rc;
+    svc_page_t pg = {.items = json_array(), .want = limit_of(s, limit)};
+    if (who->party[0] == '\0') {
+        dcf_store_val_t v[2] = {dcf_store_val_int(after), dcf_store_val_int((int64_t)pg.want + 1)};
+        rc = dcf_store_read(s->st,
+                            "SELECT idx, entry, leaf FROM audit_entries WHERE idx > $1 "
+                            "ORDER BY idx LIMIT $2",
+                            v, 2, entry_row, &pg);
+    } else {
+        dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
+                                dcf_store_val_int(after), dcf_store_val_int((int64_t)pg.want + 1)};
+        rc = dcf_store_read(s->st,
+                            "SELECT e.idx, e.entry, e.leaf FROM audit_concerns c "
+                            "JOIN audit_entries e ON e.idx = c.idx "
+                            "WHERE c.party = $1 AND c.idx > $2 ORDER BY c.idx LIMIT $3",
+                            v, 3, entry_row, &pg);
+    }
+    if (rc != DCF_OK) {
+        json_decref(pg.items);
+        return svc_internal(p, rc);
+    }
+    *out = svc_page_finish(&pg);
+    return *out ? DCF_OK : svc_internal(p, DCF_ENOMEM);
+}
+
+/* A proof's hashes as a JSON array of base64 strings. */
+static json_t *path_json(const uint8_t *hashes, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, b64_json(hashes + i * DCF_MERKLE_HASH_LEN, DCF_MERKLE_HASH_LEN));
+    return a;
+}
+
+/* Sizes a proof may use: 1..newest signed size. */
+static int size_ok(dcf_service_t *s, uint64_t n, const char *name, dcf_problem_t *p) {
+    uint64_t newest = 0;
+    json_t *sth = sth_newest(&s->audit, &newest);
+    json_decref(sth);
+    if (n == 0)
+        return bad_arg(p, name, "must be at least 1");
+    if (sth == NULL || n > newest) {
+        char rule[128];
+        snprintf(rule, sizeof rule, "must not exceed the newest signed tree head's size (%llu)",
+                 (unsigned long long)newest);
+        return bad_arg(p, name, rule);
+    }
+    return DCF_OK;
+}
+
+static int leaf_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    (void)nc;
+    if (c[0].u.b.len != DCF_MERKLE_HASH_LEN)
+        return DCF_EINTERNAL;
+    memcpy(arg, c[0].u.b.ptr, DCF_MERKLE_HASH_LEN);
+    return 1;
+}
+
+int dcf_audit_inclusion(dcf_service_t *s, const dcf_principal_t *who, uint64_t index,
+                        uint64_t tree_size, json_t **out, dcf_problem_t *p) {
+    uint8_t leaf[DCF_MERKLE_HASH_LEN], path[DCF_MERKLE_PROOF_MAX * DCF_MERKLE_HASH_LEN];
+    size_t n = 0;
+    int rc;
+    if ((rc = size_ok(s, tree_size, "tree_size", p)) != DCF_OK)
+        return rc;
+    if (index >= tree_size)
+        return bad_arg(p, "index", "must be less than tree_size");
+    /* A party may only see its own entries: another entry answers exactly
+     * like a missing one. */
+    dcf_store_val_t v[2] = {dcf_store_val_int((int64_t)index),
+                            dcf_store_val_text(who->party, strlen(who->party))};
+    rc = who->party[0] == '\0'
+             ? dcf_store_read(s->st, "SELECT leaf FROM audit_entries WHERE idx = $1", v, 1,
+                              leaf_row, leaf)
+             : dcf_store_read(s->st,
+                              "SELECT e.leaf FROM audit_concerns c JOIN audit_entries e "
+                              "ON e.idx = c.idx WHERE c.idx = $1 AND c.party = $2",
+                              v, 2, leaf_row, leaf);
+    if (rc == DCF_OK)
+        return svc_fail(p, DCF_ENOENT, "not-found", "No such audit entry");
+    if (rc != 1)
+        return svc_internal(p, rc);
+    if ((rc = dcf_merkle_inclusion_proof(node_get, s, index, tree_size, path, DCF_MERKLE_PROOF_MAX,
+                                         &n)) != DCF_OK)
+        return svc_internal(p, rc);
+    *out = json_pack("{s:I, s:I, s:o, s:o}", "index", (json_int_t)index, "tree_size",
+                     (json_int_t)tree_size, "leaf_hash", b64_json(leaf, sizeof leaf), "audit_path",
+                     path_json(path, n));
+    return *out ? DCF_OK : svc_internal(p, DCF_ENOMEM);
+}
+
+int dcf_audit_consistency(dcf_service_t *s, uint64_t first, uint64_t second, json_t **out,
+                          dcf_problem_t *p) {
+    uint8_t path[DCF_MERKLE_PROOF_MAX * DCF_MERKLE_HASH_LEN];
+    size_t n = 0;
+    int rc;
+    if ((rc = size_ok(s, first, "first", p)) != DCF_OK ||
+        (rc = size_ok(s, second, "second", p)) != DCF_OK)
+        return rc;
+    if (first > second)
+        return bad_arg(p, "first", "must not exceed second");
+    if ((rc = dcf_merkle_consistency_proof(node_get, s, first, second, path, DCF_MERKLE_PROOF_MAX,
+                                           &n)) != DCF_OK)
+        return svc_internal(p, rc);
+    *out = json_pack("{s:I, s:I, s:o}", "first", (json_int_t)first, "second", (json_int_t)second,
+                     "consistency_path", path_json(path, n));
+    return *out ? DCF_OK : svc_internal(p, DCF_ENOMEM);
+}
