@@ -910,6 +910,23 @@ static bool check_entries(dcf_client_t *c, const sth_t *head, const char *party,
                          AUDIT_PAGE);
             goto out;
         }
+        /* The admin's listing must hold every index: a gap in this page is
+         * named before any proof is asked for (a store that lost an entry
+         * may not be able to prove its neighbours either). */
+        for (size_t k = 0, want = (size_t)expect; party == NULL && k < json_array_size(items);
+             k++, want++) {
+            uint64_t index;
+            if (!json_u64(json_object_get(json_array_get(items, k), "index"), UINT64_MAX, &index) ||
+                index >= head->tree_size)
+                break;
+            if (index > want) {
+                snprintf(why, sizeof why,
+                         "it is missing from the listing (the next entry listed is %llu)",
+                         (unsigned long long)index);
+                fail_entry(r, want, why);
+                goto out;
+            }
+        }
         for (size_t k = 0; k < json_array_size(items) && !done; k++) {
             json_t *it = json_array_get(items, k);
             uint64_t index;

@@ -22,6 +22,7 @@
  * `mu` guards the cached newest tree head.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,17 @@ static int node_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     return 1; /* found: stop */
 }
 
-/* dcf_merkle_get_fn over the read pool (proofs) */
+/* dcf_merkle_get_fn over the read pool (proofs).  Leaves (level 0) are
+ * the entries' own leaf column; interior nodes are in audit_nodes. */
 static int node_get(void *arg, unsigned level, uint64_t index, uint8_t out[DCF_MERKLE_HASH_LEN]) {
     dcf_service_t *s = arg;
     dcf_store_val_t k[2] = {dcf_store_val_int(level), dcf_store_val_int((int64_t)index)};
-    int rc = dcf_store_read(s->st, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", k,
-                            2, node_row, out);
+    int rc =
+        level == 0
+            ? dcf_store_read(s->st, "SELECT leaf FROM audit_entries WHERE idx = $1", k + 1, 1,
+                             node_row, out)
+            : dcf_store_read(s->st, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", k,
+                             2, node_row, out);
     return rc == 1 ? DCF_OK : rc == DCF_OK ? DCF_ENOENT : rc;
 }
 
@@ -173,6 +179,64 @@ json_t *svc_audit_digest(json_t *state) {
     return json_string(sodium_bin2hex(hex, sizeof hex, h, sizeof h));
 }
 
+/* Strings an entry carries without escaping: ids, slugs, actions, times
+ * and hex are all made of these (the service generates or validates them),
+ * so the entry's canonical text can be written directly. */
+static bool json_safe(const char *v) {
+    if (v == NULL || *v == '\0')
+        return false;
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.' || *c == ':' || *c == '/'))
+            return false;
+    return true;
+}
+
+/* A bounded text builder; `ok` goes false on overflow or unsafe text. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool ok;
+} sbuf_t;
+
+static void sb_put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_put(sbuf_t *b, const char *fmt, ...) {
+    va_list ap;
+    if (!b->ok)
+        return;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= b->cap - b->n)
+        b->ok = false;
+    else
+        b->n += (size_t)k;
+}
+
+/* "value" for a safe string, null for NULL / "" (`nullable`). */
+static void sb_str(sbuf_t *b, const char *v, bool nullable) {
+    if (nullable && (v == NULL || *v == '\0'))
+        sb_put(b, "null");
+    else if (json_safe(v))
+        sb_put(b, "\"%s\"", v);
+    else
+        b->ok = false;
+}
+
+void svc_audit_digest_text(const char *const *parts, const size_t *lens, size_t n,
+                           char hex[SVC_HASH_HEX]) {
+    crypto_hash_sha256_state st;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&st);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+        crypto_hash_sha256_update(&st, (const unsigned char *)parts[i], lens[i]);
+    }
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(hex, SVC_HASH_HEX, h, sizeof h);
+}
+
 int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who, dcf_time_t at,
                   const char *action, const svc_audit_obj_t *objs, size_t n_objs,
                   const char *const *parties, size_t n_parties) {
@@ -182,14 +246,15 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
     uint8_t leaf[DCF_MERKLE_HASH_LEN];
     dcf_merkle_node_t nodes[DCF_MERKLE_APPEND_MAX];
     unsigned n_nodes = 0;
-    char *text = NULL;
+    char ts[DCF_TIME_STRLEN];
     int rc = DCF_ENOMEM;
     int64_t idx = (int64_t)a->frontier.size;
+    sbuf_t b = {.cap = 512 + n_objs * 192 + n_parties * (DCF_PARTY_MAX + 4), .ok = true};
 
 #ifdef DCF_BENCH_NO_AUDIT /* the benchmark's "log off" build (CMakeLists.txt) */
     (void)tx, (void)who, (void)at, (void)action, (void)objs, (void)n_objs, (void)parties;
-    (void)n_parties, (void)ps, (void)np, (void)leaf, (void)nodes, (void)n_nodes, (void)text;
-    (void)rc, (void)idx;
+    (void)n_parties, (void)ps, (void)np, (void)leaf, (void)nodes, (void)n_nodes, (void)ts;
+    (void)rc, (void)idx, (void)b;
     return DCF_OK;
 #endif
     for (size_t i = 0; i < n_parties; i++) {
@@ -203,37 +268,63 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
         ps[np++] = parties[i];
     }
     qsort(ps, np, sizeof ps[0], cmp_str);
-    json_t *jp = json_array(), *jo = json_array();
-    for (size_t i = 0; jp != NULL && i < np; i++)
-        json_array_append_new(jp, json_string(ps[i]));
-    for (size_t i = 0; jo != NULL && i < n_objs; i++) {
-        json_t *d = svc_audit_digest(objs[i].state);
-        json_array_append_new(
-            jo, json_pack("{s:s, s:s, s:o*}", "type", objs[i].type, "id", objs[i].id, "digest", d));
+    if ((b.p = malloc(b.cap)) == NULL)
+        return DCF_ENOMEM;
+
+    /* The canonical form of docs/audit.md, members in key order. */
+    sb_put(&b, "{\"action\":");
+    sb_str(&b, action, false);
+    sb_put(&b, ",\"actor\":{\"party\":");
+    sb_str(&b, who ? who->party : NULL, true);
+    sb_put(&b, ",\"token\":");
+    sb_str(&b, who ? who->token_id : NULL, true);
+    sb_put(&b, "},\"at\":\"%s\",\"index\":%lld,\"objects\":[", dcf_time_format(at, ts),
+           (long long)idx);
+    for (size_t i = 0; i < n_objs; i++) {
+        char hex[SVC_HASH_HEX];
+        const char *d = objs[i].digest;
+        if (d == NULL) {
+            json_t *j = svc_audit_digest(objs[i].state);
+            snprintf(hex, sizeof hex, "%s", j ? json_string_value(j) : "");
+            json_decref(j);
+            d = hex;
+        }
+        sb_put(&b, "%s{\"digest\":", i ? "," : "");
+        sb_str(&b, d, false);
+        sb_put(&b, ",\"id\":");
+        sb_str(&b, objs[i].id, false);
+        sb_put(&b, ",\"type\":");
+        sb_str(&b, objs[i].type, false);
+        sb_put(&b, "}");
     }
-    json_t *e =
-        json_pack("{s:s, s:{s:s?, s:s?}, s:o, s:I, s:o, s:o}", "action", action, "actor", "party",
-                  who && who->party[0] ? who->party : NULL, "token", who ? who->token_id : NULL,
-                  "at", svc_time_json(at), "index", (json_int_t)idx, "objects", jo, "parties", jp);
-    if (e == NULL || (text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+    sb_put(&b, "],\"parties\":[");
+    for (size_t i = 0; i < np; i++) {
+        sb_put(&b, "%s", i ? "," : "");
+        sb_str(&b, ps[i], false);
+    }
+    sb_put(&b, "]}");
+    if (!b.ok) {
+        rc = DCF_EINTERNAL; /* an unsafe string or a bound: a bug, never input */
         goto out;
-    size_t len = strlen(text);
-    if ((rc = dcf_merkle_leaf_hash(text, len, leaf)) != DCF_OK ||
+    }
+    if ((rc = dcf_merkle_leaf_hash(b.p, b.n, leaf)) != DCF_OK ||
         (rc = dcf_merkle_frontier_append(&a->frontier, leaf, nodes, &n_nodes)) != DCF_OK)
         goto out;
     dcf_store_val_t v[4] = {dcf_store_val_int(idx), dcf_store_val_int(at),
-                            dcf_store_val_text(text, len), dcf_store_val_blob(leaf, sizeof leaf)};
+                            dcf_store_val_text(b.p, b.n), dcf_store_val_blob(leaf, sizeof leaf)};
     rc = dcf_store_tx_exec(tx,
                            "INSERT INTO audit_entries (idx, at, entry, leaf) "
                            "VALUES ($1, $2, $3, $4)",
                            v, 4, NULL);
-    for (size_t i = 0; rc == DCF_OK && i < json_array_size(jp); i++) {
-        const char *p = json_string_value(json_array_get(jp, i));
-        dcf_store_val_t c[2] = {dcf_store_val_text(p, strlen(p)), dcf_store_val_int(idx)};
+    for (size_t i = 0; rc == DCF_OK && i < np; i++) {
+        dcf_store_val_t c[2] = {dcf_store_val_text(ps[i], strlen(ps[i])), dcf_store_val_int(idx)};
         rc = dcf_store_tx_exec(tx, "INSERT INTO audit_concerns (party, idx) VALUES ($1, $2)", c, 2,
                                NULL);
     }
+    /* Level 0 is the entry's own leaf column; only interior nodes here. */
     for (unsigned i = 0; rc == DCF_OK && i < n_nodes; i++) {
+        if (nodes[i].level == 0)
+            continue;
         dcf_store_val_t nv[3] = {dcf_store_val_int(nodes[i].level),
                                  dcf_store_val_int((int64_t)nodes[i].index),
                                  dcf_store_val_blob(nodes[i].hash, DCF_MERKLE_HASH_LEN)};
@@ -243,8 +334,7 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
 out:
     /* On failure the caller's write fails and svc_tx_run restores the
      * frontier. */
-    json_decref(e);
-    free(text);
+    free(b.p);
     return rc;
 }
 

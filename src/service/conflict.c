@@ -315,7 +315,7 @@ static int events_both(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal
     json_t *st = row_state(r);
     if (st == NULL)
         return DCF_ENOMEM;
-    svc_audit_obj_t o = {"conflict", r->id, st};
+    svc_audit_obj_t o = {"conflict", r->id, st, NULL};
     const char *parties[2] = {r->party[0], r->party[1]};
     rc = svc_audit_add(s, tx, who, now, row_action(type), &o, 1, parties, 2);
     json_decref(st);
@@ -566,17 +566,29 @@ int svc_audit_disclose(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal
         return DCF_OK;
     svc_audit_obj_t *objs = calloc(n, sizeof *objs);
     const char **parties = calloc(n + 1, sizeof *parties);
+    json_t *shown = json_array(); /* owns the digested parts */
     int rc = DCF_ENOMEM;
-    if (objs != NULL && parties != NULL) {
+    if (objs != NULL && parties != NULL && shown != NULL) {
         parties[0] = who->party;
         for (size_t i = 0; i < n; i++) {
             json_t *v = json_array_get(views, i);
-            objs[i] = (svc_audit_obj_t){"conflict", json_string_value(json_object_get(v, "id")), v};
+            /* What was disclosed: the view without the party's own
+             * operation (which it knows already). */
+            json_t *d = json_pack(
+                "{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(v, "id"), "state",
+                json_object_get(v, "state"), "other", json_object_get(v, "other"), "overlap",
+                json_object_get(v, "overlap"), "separation", json_object_get(v, "separation"));
+            if (d == NULL || json_array_append_new(shown, d) != 0)
+                goto out;
+            objs[i] =
+                (svc_audit_obj_t){"conflict", json_string_value(json_object_get(v, "id")), d, NULL};
             parties[i + 1] = json_string_value(
                 json_object_get(json_object_get(json_object_get(v, "other"), "party"), "id"));
         }
         rc = svc_audit_add(s, tx, who, now, "disclose", objs, n, parties, n + 1);
     }
+out:
+    json_decref(shown);
     free(objs);
     free(parties);
     return rc;

@@ -259,14 +259,15 @@ static int op_event(dcf_service_t *s, dcf_store_tx_t *tx, opw_t *w, const char *
     json_decref(d);
     if (rc != DCF_OK)
         return rc;
-    json_t *st = json_pack("{s:s*, s:s, s:I}", "model", w->body, "state", w->state, "version",
-                           (json_int_t)w->version);
-    if (st == NULL)
-        return DCF_ENOMEM;
-    svc_audit_obj_t o = {"operation", w->id, st};
-    rc = svc_audit_add(s, tx, w->who, w->now, action, &o, 1, &party, 1);
-    json_decref(st);
-    return rc;
+    /* The digest: SHA-256 of model text, state and version joined by
+     * newlines (the model is empty for a state change). */
+    char ver[24], hex[SVC_HASH_HEX];
+    snprintf(ver, sizeof ver, "%lld", (long long)w->version);
+    const char *parts[3] = {w->body ? w->body : "", w->state, ver};
+    size_t lens[3] = {strlen(parts[0]), strlen(parts[1]), strlen(parts[2])};
+    svc_audit_digest_text(parts, lens, 3, hex);
+    svc_audit_obj_t o = {"operation", w->id, NULL, hex};
+    return svc_audit_add(s, tx, w->who, w->now, action, &o, 1, &party, 1);
 }
 
 /* Before the write, on the caller's thread: the row's canonical JSON and
@@ -953,7 +954,7 @@ static int check_rec_fn(dcf_store_tx_t *tx, void *arg) {
         parties[0] = c->who->party;
         for (size_t i = 0; i < n; i++)
             parties[i + 1] = c->found->v[i].other_party;
-        svc_audit_obj_t o = {"check", c->id, st};
+        svc_audit_obj_t o = {"check", c->id, st, NULL};
         rc = svc_audit_add(c->s, tx, c->who, c->now, "check", &o, 1, parties, n + 1);
     } else {
         rc = DCF_ENOMEM;

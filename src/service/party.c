@@ -112,7 +112,7 @@ typedef struct {
 static int party_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
                        dcf_time_t now, const char *action, const char *type, const char *id,
                        json_t *state, const char *party) {
-    svc_audit_obj_t o = {type, id, state};
+    svc_audit_obj_t o = {type, id, state, NULL};
     int rc = state == NULL ? DCF_ENOMEM
                            : svc_audit_add(s, tx, who, now, action, &o, 1, &party, party ? 1 : 0);
     json_decref(state);

@@ -168,12 +168,16 @@ typedef struct {
 } svc_tx_fn_t;
 int svc_tx_run(dcf_store_tx_t *tx, void *arg);
 
-/* One object an entry touches; its digest is SHA-256 of `state` in
- * canonical JSON (borrowed). */
+/* One object an entry touches: its digest is `digest` (hex) when given,
+ * else SHA-256 of `state` in canonical JSON (borrowed). */
 typedef struct {
     const char *type, *id;
     json_t *state;
+    const char *digest;
 } svc_audit_obj_t;
+/* SHA-256 (hex) of parts joined by newlines. */
+void svc_audit_digest_text(const char *const *parts, const size_t *lens, size_t n,
+                           char hex[SVC_HASH_HEX]);
 
 /* writer: append one entry (docs/audit.md) in tx.  who NULL: the server
  * itself.  parties may repeat or be empty strings (both skipped). */

@@ -365,7 +365,7 @@ def test_a_rewritten_tree_is_caught(make_server):
     # A stored node below the top: the server starts, but the proofs that
     # use it no longer verify against the head the party holds.
     s.stop()
-    _rows(s.db, "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0")
+    _rows(s.db, "UPDATE audit_entries SET leaf = zeroblob(32) WHERE idx = 0")
     s.start()
     e1 = next(e for e in entries(s, s.admin) if e["index"] == 1)
     proof = H.expect_json(inclusion(s, s.admin, 1, size), 200)
