@@ -37,7 +37,7 @@
 #define STH_MSG_LEN   (9 + 8 + 8 + DCF_MERKLE_HASH_LEN)
 #define KEY_FILE_MAX  4096
 #define B64_HASH_LEN  sodium_base64_ENCODED_LEN(DCF_MERKLE_HASH_LEN, sodium_base64_VARIANT_ORIGINAL)
-#define AUDIT_PARTIES 64 /* distinct parties one entry may name */
+#define AUDIT_PARTIES DCF_PARTIES_MAX /* distinct parties one entry may name */
 
 /* ---------------------------------------------------------------- keys -- */
 
@@ -241,7 +241,7 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
                   const char *action, const svc_audit_obj_t *objs, size_t n_objs,
                   const char *const *parties, size_t n_parties) {
     svc_audit_t *a = &s->audit;
-    const char *ps[AUDIT_PARTIES];
+    const char **ps = NULL;
     size_t np = 0;
     uint8_t leaf[DCF_MERKLE_HASH_LEN];
     dcf_merkle_node_t nodes[DCF_MERKLE_APPEND_MAX];
@@ -257,19 +257,19 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
     (void)rc, (void)idx, (void)b;
     return DCF_OK;
 #endif
+    if (n_parties > AUDIT_PARTIES)
+        return DCF_ELIMIT; /* never leave a concerned party out */
+    if ((ps = malloc((n_parties ? n_parties : 1) * sizeof *ps)) == NULL ||
+        (b.p = malloc(b.cap)) == NULL)
+        goto out;
     for (size_t i = 0; i < n_parties; i++) {
         bool seen = parties[i] == NULL || parties[i][0] == '\0';
         for (size_t k = 0; k < np && !seen; k++)
             seen = strcmp(ps[k], parties[i]) == 0;
-        if (seen)
-            continue;
-        if (np == AUDIT_PARTIES)
-            return DCF_ELIMIT; /* never leave a concerned party out */
-        ps[np++] = parties[i];
+        if (!seen)
+            ps[np++] = parties[i];
     }
     qsort(ps, np, sizeof ps[0], cmp_str);
-    if ((b.p = malloc(b.cap)) == NULL)
-        return DCF_ENOMEM;
 
     /* The canonical form of docs/audit.md, members in key order. */
     sb_put(&b, "{\"action\":");
@@ -334,7 +334,45 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
 out:
     /* On failure the caller's write fails and svc_tx_run restores the
      * frontier. */
+    free(ps);
     free(b.p);
+    return rc;
+}
+
+typedef struct {
+    dcf_service_t *s;
+    json_t *config;
+    const char **parties;
+    size_t n;
+} config_w_t;
+
+static int config_fn(dcf_store_tx_t *tx, void *arg) {
+    config_w_t *c = arg;
+    svc_audit_obj_t o = {"config", "server", c->config, NULL};
+    return svc_audit_add(c->s, tx, NULL, dcf_time_now(), "server.start", &o, 1, c->parties, c->n);
+}
+
+int svc_audit_config(dcf_service_t *s) {
+    const dcf_service_opts_t *o = &s->o;
+    config_w_t c = {.s = s};
+    int rc = DCF_ENOMEM;
+    c.config = json_pack(
+        "{s:s, s:I, s:f, s:I, s:I, s:{s:I, s:I, s:I}, s:O?}", "policy",
+        o->policy == DCF_POLICY_STRICT ? "strict" : "advisory", "notice_s",
+        (json_int_t)(o->notice_us / DCF_USEC_PER_SEC), "grid_m", o->grid_m, "check_per_min",
+        (json_int_t)o->check_per_min, "page_max", (json_int_t)o->page_max, "limits", "max_volumes",
+        (json_int_t)o->limits.max_volumes, "max_vertices", (json_int_t)o->limits.max_vertices,
+        "max_depth", (json_int_t)o->limits.max_depth, "rules", s->rules_json);
+    pthread_mutex_lock(&s->cache_lock);
+    c.n = s->n_parties;
+    if ((c.parties = calloc(c.n ? c.n : 1, sizeof *c.parties)) != NULL)
+        for (size_t i = 0; i < c.n; i++)
+            c.parties[i] = s->party_list[i]->id; /* party entries live as long as s */
+    pthread_mutex_unlock(&s->cache_lock);
+    if (c.config != NULL && c.parties != NULL)
+        rc = svc_write(s, config_fn, &c);
+    json_decref(c.config);
+    free(c.parties);
     return rc;
 }
 

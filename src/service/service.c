@@ -727,7 +727,7 @@ static int load_rules(dcf_service_t *s, char *err, size_t errlen) {
         return DCF_EINVAL;
     }
     rc = dcf_rules_from_json(j, &s->rules, &ge);
-    json_decref(j);
+    s->rules_json = j; /* kept for the audit log's record of the configuration */
     if (rc != DCF_OK)
         snprintf(err, errlen, "%s: %s: %s", s->o.rules_path, ge.pointer[0] ? ge.pointer : "/",
                  ge.rule);
@@ -806,6 +806,12 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
         goto fail;
     }
     free(l.ops);
+    l.ops = NULL;
+    l.n = 0;
+    if ((rc = svc_audit_config(s)) != DCF_OK) {
+        snprintf(err, errlen, "recording the configuration in the audit log: %s", dcf_strerror(rc));
+        goto fail;
+    }
     *out = s;
     return DCF_OK;
 fail:
@@ -847,6 +853,7 @@ void dcf_service_close(dcf_service_t *s) {
     pthread_mutex_destroy(&s->cache_lock);
     svc_audit_close(&s->audit);
     pthread_mutex_destroy(&s->audit.mu);
+    json_decref(s->rules_json);
     free(s);
 }
 

@@ -87,6 +87,7 @@ struct dcf_service_s {
     int64_t conflict_seq; /* writer */
     atomic_size_t open_conflicts;
     svc_audit_t audit;
+    json_t *rules_json; /* the rule table as loaded (NULL: built-in default) */
 };
 
 /* ------------------------------------------------------------ helpers -- */
@@ -186,6 +187,9 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
                   const char *const *parties, size_t n_parties);
 /* SHA-256 hex of a JSON value's canonical text, as a new JSON string. */
 json_t *svc_audit_digest(json_t *state);
+/* Record the configuration this process runs under ("server.start"), for
+ * every party (service open, after loading). */
+int svc_audit_config(dcf_service_t *s);
 /* Load the key, the frontier and the newest head (service open). */
 int svc_audit_open(dcf_service_t *s, char *err, size_t errlen);
 void svc_audit_close(svc_audit_t *a);

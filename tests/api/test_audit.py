@@ -412,3 +412,25 @@ def test_a_refused_change_leaves_no_entry(make_server):
     after = entries(s, s.admin)
     assert [e["index"] for e in after] == list(range(len(after)))  # no gap either
     assert len(after) > len(before)
+
+
+def test_the_configuration_is_recorded_at_start(make_server):
+    s = make_server(policy="strict", grid="500")
+    p = s.party()
+    s.restart()
+    starts = [json.loads(e["entry"]) for e in entries(s, p.tok["viewer"])
+              if json.loads(e["entry"])["action"] == "server.start"]
+    assert starts, "no server.start entry seen by the party"
+    last = starts[-1]
+    assert last["actor"] == {"party": None, "token": None}
+    assert last["objects"][0]["type"] == "config" and p.id in last["parties"]
+    # The digest is of the configuration: another policy, another digest.
+    admin = [json.loads(e["entry"]) for e in entries(s, s.admin)]
+    digests = {e["objects"][0]["digest"] for e in admin if e["action"] == "server.start"}
+    assert len(digests) >= 1
+    s.stop()
+    s.opts["policy"] = "advisory"
+    s.start()
+    admin = [json.loads(e["entry"]) for e in entries(s, s.admin)]
+    after = [e["objects"][0]["digest"] for e in admin if e["action"] == "server.start"]
+    assert after[-1] not in digests
