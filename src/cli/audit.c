@@ -31,7 +31,8 @@
  *
  * LIMITS.  Pages of AUDIT_PAGE entries, proofs of DCF_MERKLE_PROOF_MAX
  * hashes, cursors of AUDIT_CURSOR_MAX bytes, a state file of AUDIT_STATE_MAX
- * bytes and AUDIT_STATE_HEADS heads, an export file of --max-bytes (default
+ * bytes and AUDIT_STATE_HEADS heads (the oldest is forgotten when a new one
+ * would exceed it), an export file of --max-bytes (default
  * 4 GiB), JSON depth AUDIT_DOC_DEPTH for documents and AUDIT_ENTRY_DEPTH for
  * entry texts, entry texts of DCF_MERKLE_LEAF_MAX bytes, answers of the
  * client's 64 MiB.
@@ -568,8 +569,13 @@ int dcf_cli_audit_state_add(dcf_cli_audit_state_t *st, const dcf_cli_audit_sth_t
     for (size_t i = 0; i < st->n_heads; i++)
         if (sth_equal(&st->heads[i], h))
             return DCF_OK;
-    if (st->n_heads >= AUDIT_STATE_HEADS)
-        return DCF_ELIMIT;
+    if (st->n_heads >= AUDIT_STATE_HEADS) {
+        /* Full: forget the oldest.  Every head kept was proved consistent
+         * with each newer one when that was verified, so the chain from
+         * the oldest kept head to the newest still covers it. */
+        memmove(st->heads, st->heads + 1, (st->n_heads - 1) * sizeof *st->heads);
+        st->n_heads--;
+    }
     if (st->n_heads == st->cap_heads) {
         size_t ncap = st->cap_heads ? st->cap_heads * 2 : 16;
         sth_t *nv = realloc(st->heads, ncap * sizeof *nv);

@@ -12,7 +12,8 @@
  *     a failed write leaves neither entry nor gap.  (A failed COMMIT stops
  *     the process: see svc_fail_stop.)
  *   - After entry i commits, every complete node covering leaves <= i is
- *     in audit_nodes, so a proof for any tree size up to the committed one
+ *     stored (leaves in audit_entries.leaf, interior nodes in audit_node
+ *     under id = index * 64 + level), so a proof for any tree size up to the committed one
  *     needs O(log n) node reads and never rehashes leaves.
  *   - A tree head is issued only inside a write, over the frontier at that
  *     point, so it commits together with (after) every entry it covers.
@@ -38,6 +39,11 @@
 #define KEY_FILE_MAX  4096
 #define B64_HASH_LEN  sodium_base64_ENCODED_LEN(DCF_MERKLE_HASH_LEN, sodium_base64_VARIANT_ORIGINAL)
 #define AUDIT_PARTIES DCF_PARTIES_MAX /* distinct parties one entry may name */
+/* audit_party keys: the party's tag times 2^40 plus the entry's index, one
+ * integer key per (party, entry), so each is one B-tree insert and a
+ * party's entries are one key range. */
+#define PARTY_KEY(tag, idx) ((int64_t)(tag) * (INT64_C(1) << 40) + (int64_t)(idx))
+#define NODE_ID(level, idx) ((int64_t)(idx)*64 + (int64_t)(level))
 
 /* ---------------------------------------------------------------- keys -- */
 
@@ -137,16 +143,16 @@ static int node_row(void *arg, const dcf_store_val_t *c, size_t nc) {
 }
 
 /* dcf_merkle_get_fn over the read pool (proofs).  Leaves (level 0) are
- * the entries' own leaf column; interior nodes are in audit_nodes. */
+ * the entries' own leaf column; interior nodes are in audit_node. */
 static int node_get(void *arg, unsigned level, uint64_t index, uint8_t out[DCF_MERKLE_HASH_LEN]) {
     dcf_service_t *s = arg;
-    dcf_store_val_t k[2] = {dcf_store_val_int(level), dcf_store_val_int((int64_t)index)};
-    int rc =
-        level == 0
-            ? dcf_store_read(s->st, "SELECT leaf FROM audit_entries WHERE idx = $1", k + 1, 1,
-                             node_row, out)
-            : dcf_store_read(s->st, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", k,
-                             2, node_row, out);
+    if (index > (UINT64_C(1) << 40))
+        return DCF_ERANGE;
+    dcf_store_val_t k = dcf_store_val_int(level == 0 ? (int64_t)index : NODE_ID(level, index));
+    int rc = dcf_store_read(s->st,
+                            level == 0 ? "SELECT leaf FROM audit_entries WHERE idx = $1"
+                                       : "SELECT hash FROM audit_node WHERE id = $1",
+                            &k, 1, node_row, out);
     return rc == 1 ? DCF_OK : rc == DCF_OK ? DCF_ENOENT : rc;
 }
 
@@ -317,19 +323,22 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
                            "VALUES ($1, $2, $3, $4)",
                            v, 4, NULL);
     for (size_t i = 0; rc == DCF_OK && i < np; i++) {
-        dcf_store_val_t c[2] = {dcf_store_val_text(ps[i], strlen(ps[i])), dcf_store_val_int(idx)};
-        rc = dcf_store_tx_exec(tx, "INSERT INTO audit_concerns (party, idx) VALUES ($1, $2)", c, 2,
-                               NULL);
+        svc_party_t pt;
+        if (a->new_party[0] != '\0' && strcmp(ps[i], a->new_party) == 0)
+            pt.tag = a->new_party_tag; /* created by this very write */
+        else if ((rc = svc_party_copy(s, ps[i], &pt, NULL)) != DCF_OK)
+            break; /* an entry about a party that does not exist: a bug */
+        dcf_store_val_t c = dcf_store_val_int(PARTY_KEY(pt.tag, idx));
+        rc = dcf_store_tx_exec(tx, "INSERT INTO audit_party (key) VALUES ($1)", &c, 1, NULL);
     }
     /* Level 0 is the entry's own leaf column; only interior nodes here. */
     for (unsigned i = 0; rc == DCF_OK && i < n_nodes; i++) {
         if (nodes[i].level == 0)
             continue;
-        dcf_store_val_t nv[3] = {dcf_store_val_int(nodes[i].level),
-                                 dcf_store_val_int((int64_t)nodes[i].index),
+        dcf_store_val_t nv[2] = {dcf_store_val_int(NODE_ID(nodes[i].level, nodes[i].index)),
                                  dcf_store_val_blob(nodes[i].hash, DCF_MERKLE_HASH_LEN)};
-        rc = dcf_store_tx_exec(tx, "INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)",
-                               nv, 3, NULL);
+        rc =
+            dcf_store_tx_exec(tx, "INSERT INTO audit_node (id, hash) VALUES ($1, $2)", nv, 2, NULL);
     }
 out:
     /* On failure the caller's write fails and svc_tx_run restores the
@@ -634,13 +643,15 @@ int dcf_audit_entries(dcf_service_t *s, const dcf_principal_t *who, const char *
                             "ORDER BY idx LIMIT $2",
                             v, 2, entry_row, &pg);
     } else {
-        dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
-                                dcf_store_val_int(after), dcf_store_val_int((int64_t)pg.want + 1)};
+        int64_t base = PARTY_KEY(who->party_tag, 0);
+        dcf_store_val_t v[4] = {dcf_store_val_int(base), dcf_store_val_int(base + after),
+                                dcf_store_val_int(PARTY_KEY(who->party_tag + 1, 0)),
+                                dcf_store_val_int((int64_t)pg.want + 1)};
         rc = dcf_store_read(s->st,
-                            "SELECT e.idx, e.entry, e.leaf FROM audit_concerns c "
-                            "JOIN audit_entries e ON e.idx = c.idx "
-                            "WHERE c.party = $1 AND c.idx > $2 ORDER BY c.idx LIMIT $3",
-                            v, 3, entry_row, &pg);
+                            "SELECT e.idx, e.entry, e.leaf FROM audit_party c "
+                            "JOIN audit_entries e ON e.idx = c.key - $1 "
+                            "WHERE c.key > $2 AND c.key < $3 ORDER BY c.key LIMIT $4",
+                            v, 4, entry_row, &pg);
     }
     if (rc != DCF_OK) {
         json_decref(pg.items);
@@ -693,14 +704,16 @@ int dcf_audit_inclusion(dcf_service_t *s, const dcf_principal_t *who, uint64_t i
         return bad_arg(p, "index", "must be less than tree_size");
     /* A party may only see its own entries: another entry answers exactly
      * like a missing one. */
+    if (index >= (UINT64_C(1) << 40))
+        return svc_fail(p, DCF_ENOENT, "not-found", "No such audit entry");
     dcf_store_val_t v[2] = {dcf_store_val_int((int64_t)index),
-                            dcf_store_val_text(who->party, strlen(who->party))};
+                            dcf_store_val_int(PARTY_KEY(who->party_tag, index))};
     rc = who->party[0] == '\0'
              ? dcf_store_read(s->st, "SELECT leaf FROM audit_entries WHERE idx = $1", v, 1,
                               leaf_row, leaf)
              : dcf_store_read(s->st,
-                              "SELECT e.leaf FROM audit_concerns c JOIN audit_entries e "
-                              "ON e.idx = c.idx WHERE c.idx = $1 AND c.party = $2",
+                              "SELECT e.leaf FROM audit_party c JOIN audit_entries e "
+                              "ON e.idx = $1 WHERE c.key = $2",
                               v, 2, leaf_row, leaf);
     if (rc == DCF_OK)
         return svc_fail(p, DCF_ENOENT, "not-found", "No such audit entry");

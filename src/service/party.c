@@ -169,9 +169,12 @@ static int party_new_fn(dcf_store_tx_t *tx, void *arg) {
         return DCF_EEXIST;
     if (rc != DCF_OK)
         return rc;
+    snprintf(s->audit.new_party, sizeof s->audit.new_party, "%s", a->id);
+    s->audit.new_party_tag = tag;
     rc = party_audit(s, tx, a->who, a->now, "party.create", "party", a->id,
                      json_pack("{s:s, s:s, s:O?}", "id", a->id, "name", a->name, "desks", a->desks),
                      a->id);
+    s->audit.new_party[0] = '\0';
     if (rc != DCF_OK)
         return rc;
     json_object_foreach(a->desks, level, d) {

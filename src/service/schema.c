@@ -104,9 +104,35 @@ static const char MIGRATION_2[] = "CREATE TABLE audit_entries ("
                                   "  root BYTEA NOT NULL,"
                                   "  sig BYTEA NOT NULL);";
 
+/* The audit log with one integer key per row, so that each append costs
+ * one B-tree insert per row instead of two (a table plus its composite
+ * primary key): entries keyed by their index; interior nodes by index * 64
+ * + level (leaves are the entries' own leaf column); the parties an entry
+ * concerns by the party's tag * 2^40 + index.  INTEGER PRIMARY KEY is a
+ * 64-bit key (SQLite's row id; a PostgreSQL backend maps it to BIGINT). */
+static const char MIGRATION_3[] =
+    "CREATE TABLE audit_entries3 ("
+    "  idx INTEGER PRIMARY KEY,"
+    "  at BIGINT NOT NULL,"
+    "  entry TEXT NOT NULL,"
+    "  leaf BYTEA NOT NULL);"
+    "INSERT INTO audit_entries3 (idx, at, entry, leaf) "
+    "  SELECT idx, at, entry, leaf FROM audit_entries;"
+    "DROP TABLE audit_entries;"
+    "ALTER TABLE audit_entries3 RENAME TO audit_entries;"
+    "CREATE TABLE audit_node (id INTEGER PRIMARY KEY, hash BYTEA NOT NULL);"
+    "INSERT INTO audit_node (id, hash) SELECT idx * 64 + level, hash FROM audit_nodes "
+    "  WHERE level > 0;"
+    "DROP TABLE audit_nodes;"
+    "CREATE TABLE audit_party (key INTEGER PRIMARY KEY);"
+    "INSERT INTO audit_party (key) SELECT p.tag * 1099511627776 + c.idx "
+    "  FROM audit_concerns c JOIN parties p ON p.id = c.party;"
+    "DROP TABLE audit_concerns;";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
+    {3, MIGRATION_3},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

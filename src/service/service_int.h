@@ -53,14 +53,16 @@ typedef struct {
 
 /* The audit log's state (audit.c). */
 typedef struct {
-    unsigned char sk[64], pk[32];   /* Ed25519 (libsodium layout) */
-    char key_id[17];                /* hex of the first 8 bytes of SHA-256(pk) */
-    dcf_merkle_frontier_t frontier; /* writer: the tree of the entries written */
-    dcf_merkle_frontier_t saved;    /* writer: the frontier before the current write */
-    int64_t sth_seq;                /* writer: the newest head's number */
-    uint64_t sth_size_written;      /* writer: the newest head's size */
-    pthread_mutex_t mu;             /* guards sth */
-    json_t *sth;                    /* the newest head, with "seq" (under mu) */
+    unsigned char sk[64], pk[32];      /* Ed25519 (libsodium layout) */
+    char key_id[17];                   /* hex of the first 8 bytes of SHA-256(pk) */
+    dcf_merkle_frontier_t frontier;    /* writer: the tree of the entries written */
+    dcf_merkle_frontier_t saved;       /* writer: the frontier before the current write */
+    int64_t sth_seq;                   /* writer: the newest head's number */
+    char new_party[DCF_PARTY_MAX + 1]; /* writer: a party this write creates, not yet cached */
+    uint64_t new_party_tag;
+    uint64_t sth_size_written; /* writer: the newest head's size */
+    pthread_mutex_t mu;        /* guards sth */
+    json_t *sth;               /* the newest head, with "seq" (under mu) */
 } svc_audit_t;
 
 struct dcf_service_s {

@@ -374,7 +374,7 @@ def test_a_rewritten_tree_is_caught(make_server):
     # A node the newest head's root is made of: the server refuses to start.
     s.stop()
     top = size.bit_length() - 1  # the largest complete subtree at index 0
-    _rows(s.db, "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = ? AND idx = 0", top)
+    _rows(s.db, "UPDATE audit_node SET hash = zeroblob(32) WHERE id = ?", top)  # idx 0
     with pytest.raises(ServerFailed) as e:
         s.start(timeout=10)
     assert "does not match its newest signed tree head" in str(e.value)
