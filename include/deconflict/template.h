@@ -7,9 +7,10 @@
  * values instead of (or beside) free text: a notification of an operation,
  * a request to deconflict, a safety-of-flight warning, an acknowledgement of
  * a conflict.  Each side reads the same facts rendered in its own language.
- * The templates are data (templates/*.json, format in docs/templates.md); the
- * server compiles them into the binary and loads them from memory with
- * dcf_template_set_load_mem, tests and tools load the directory.
+ * The templates are data (one JSON file each in templates/, format in
+ * docs/templates.md); the server compiles them into the binary and loads
+ * them from memory with dcf_template_set_load_mem, tests and tools load the
+ * directory.
  *
  * INVARIANTS.  A loaded set is immutable and self-consistent: ids are unique
  * and match their file names; every field has a known type and sane bounds;
@@ -161,8 +162,8 @@ int dcf_template_validate(const dcf_template_t *tpl, const struct json_t *fields
  * Returns DCF_OK, DCF_EINVAL (unknown locale or invalid values; *out
  * untouched), DCF_ELIMIT (longer than max_render_bytes) or DCF_ENOMEM.
  */
-int dcf_template_render(const dcf_template_t *tpl, const struct json_t *fields,
-                        const char *locale, char **out);
+int dcf_template_render(const dcf_template_t *tpl, const struct json_t *fields, const char *locale,
+                        char **out);
 
 /*
  * The rendering locale for an HTTP Accept-Language header (RFC 9110 section
