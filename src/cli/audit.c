@@ -881,15 +881,59 @@ out:
     return ok;
 }
 
+/* Paging through one of the audit lists (entries, tree heads): pager_get
+ * fetches the next page, GET base?limit=AUDIT_PAGE[&cursor=...], and checks
+ * its shape ({"items": at most AUDIT_PAGE, "next_cursor": string or null});
+ * pager_advance then takes its next_cursor.  Both report and return false
+ * on failure; pg->path names the page for messages. */
+typedef struct {
+    const char *base, *what; /* "/v1/audit/entries", "entries" */
+    char cursor[AUDIT_CURSOR_MAX + 1];
+    char path[64 + 3 * AUDIT_CURSOR_MAX];
+    json_t *page, *items, *next; /* page owned; decref with json_decref(pg.page) */
+} pager_t;
+
+static bool pager_get(dcf_client_t *c, pager_t *pg, report_t *r) {
+    char esc[3 * AUDIT_CURSOR_MAX + 1];
+    if (pg->cursor[0] == '\0')
+        snprintf(pg->path, sizeof pg->path, "%s?limit=%d", pg->base, AUDIT_PAGE);
+    else if (dcf_client_escape(c, pg->cursor, esc, sizeof esc) == DCF_OK)
+        snprintf(pg->path, sizeof pg->path, "%s?limit=%d&cursor=%s", pg->base, AUDIT_PAGE, esc);
+    else
+        return report_error(r, "out of memory");
+    json_decref(pg->page);
+    if ((pg->page = api_get(c, pg->path, r)) == NULL)
+        return false;
+    pg->items = json_object_get(pg->page, "items");
+    pg->next = json_object_get(pg->page, "next_cursor");
+    if (!json_is_array(pg->items) || json_array_size(pg->items) > AUDIT_PAGE ||
+        !(json_is_null(pg->next) || json_is_string(pg->next)))
+        return report_error(r, "GET %s: the answer is not a page of at most %d %s", pg->path,
+                            AUDIT_PAGE, pg->what);
+    return true;
+}
+
+/* After a page: *more is whether another follows. */
+static bool pager_advance(pager_t *pg, bool *more, report_t *r) {
+    const char *nc = json_string_value(pg->next);
+    *more = nc != NULL;
+    if (nc == NULL)
+        return true;
+    if (json_array_size(pg->items) == 0 || strlen(nc) > AUDIT_CURSOR_MAX)
+        return report_error(r, "GET %s: the server gave an empty page or an overlong cursor",
+                            pg->path);
+    snprintf(pg->cursor, sizeof pg->cursor, "%s", nc);
+    return true;
+}
+
 /*
  * Page through the entries below head->tree_size.  party NULL (the admin):
  * every index must be listed, and the entries must hash to the head's root.
  */
 static bool check_entries(dcf_client_t *c, const sth_t *head, const char *party, report_t *r) {
-    char path[64 + 3 * AUDIT_CURSOR_MAX],
-        cursor[AUDIT_CURSOR_MAX + 1] = "", esc[3 * AUDIT_CURSOR_MAX + 1], why[512];
+    pager_t pg = {.base = "/v1/audit/entries", .what = "entries"};
+    char why[512];
     dcf_merkle_frontier_t *fr = NULL;
-    json_t *page = NULL;
     uint64_t expect = 0;
     bool ok = false, done = false;
 
@@ -897,25 +941,9 @@ static bool check_entries(dcf_client_t *c, const sth_t *head, const char *party,
         return report_error(r, "out of memory");
     dcf_merkle_frontier_init(fr);
     while (!done) {
-        if (cursor[0] == '\0')
-            snprintf(path, sizeof path, "/v1/audit/entries?limit=%d", AUDIT_PAGE);
-        else if (dcf_client_escape(c, cursor, esc, sizeof esc) == DCF_OK)
-            snprintf(path, sizeof path, "/v1/audit/entries?limit=%d&cursor=%s", AUDIT_PAGE, esc);
-        else {
-            report_error(r, "out of memory");
+        if (!pager_get(c, &pg, r))
             goto out;
-        }
-        json_decref(page);
-        if ((page = api_get(c, path, r)) == NULL)
-            goto out;
-        json_t *items = json_object_get(page, "items"),
-               *next = json_object_get(page, "next_cursor");
-        if (!json_is_array(items) || json_array_size(items) > AUDIT_PAGE ||
-            !(json_is_null(next) || json_is_string(next))) {
-            report_error(r, "GET %s: the answer is not a page of at most %d entries", path,
-                         AUDIT_PAGE);
-            goto out;
-        }
+        json_t *items = pg.items;
         /* The admin's listing must hold every index: a gap in this page is
          * named before any proof is asked for (a store that lost an entry
          * may not be able to prove its neighbours either). */
@@ -979,17 +1007,10 @@ static bool check_entries(dcf_client_t *c, const sth_t *head, const char *party,
             expect = index + 1;
             r->entries++;
         }
-        if (json_is_null(next))
-            done = true;
-        else if (!done) {
-            const char *nc = json_string_value(next);
-            if (json_array_size(items) == 0 || strlen(nc) > AUDIT_CURSOR_MAX) {
-                report_error(r, "GET %s: the server gave an empty page or an overlong cursor",
-                             path);
-                goto out;
-            }
-            snprintf(cursor, sizeof cursor, "%s", nc);
-        }
+        bool more = false;
+        if (!done && !pager_advance(&pg, &more, r))
+            goto out;
+        done = done || !more;
     }
     if (party == NULL) {
         uint8_t root[HL];
@@ -1008,7 +1029,7 @@ static bool check_entries(dcf_client_t *c, const sth_t *head, const char *party,
     }
     ok = true;
 out:
-    json_decref(page);
+    json_decref(pg.page);
     free(fr);
     return ok;
 }
@@ -1526,13 +1547,15 @@ static bool put_json(FILE *f, json_t *j) {
 static int audit_export(int argc, char **argv) {
     audit_args_t a;
     dcf_client_t *c = NULL;
-    json_t *who = NULL, *kj = NULL, *page = NULL;
+    json_t *who = NULL, *kj = NULL;
     sth_t *heads = NULL;
     size_t n_heads = 0, cap_heads = 0;
     atomic_file_t af = {0};
     report_t r;
-    char path[64 + 3 * AUDIT_CURSOR_MAX], cursor[AUDIT_CURSOR_MAX + 1],
-        esc[3 * AUDIT_CURSOR_MAX + 1], why[256], err[256];
+    pager_t hp = {.base = "/v1/audit/sths", .what = "tree heads"},
+            ep = {.base = "/v1/audit/entries", .what = "entries"};
+    bool more = true;
+    char why[256], err[256];
     uint8_t key[DCF_CLI_AUDIT_KEY_LEN];
     uint64_t n_entries = 0;
     int exit_code = DCF_CLI_AUDIT_ERROR;
@@ -1559,25 +1582,10 @@ static int audit_export(int argc, char **argv) {
     }
 
     /* Tree heads first: every entry they cover is then already listed. */
-    cursor[0] = '\0';
-    for (;;) {
-        if (cursor[0] == '\0')
-            snprintf(path, sizeof path, "/v1/audit/sths?limit=%d", AUDIT_PAGE);
-        else if (dcf_client_escape(c, cursor, esc, sizeof esc) == DCF_OK)
-            snprintf(path, sizeof path, "/v1/audit/sths?limit=%d&cursor=%s", AUDIT_PAGE, esc);
-        else
-            goto nomem;
-        json_decref(page);
-        if ((page = api_get(c, path, &r)) == NULL)
+    while (more) {
+        if (!pager_get(c, &hp, &r))
             goto failed;
-        json_t *items = json_object_get(page, "items"),
-               *next = json_object_get(page, "next_cursor");
-        if (!json_is_array(items) || json_array_size(items) > AUDIT_PAGE ||
-            !(json_is_null(next) || json_is_string(next))) {
-            report_error(&r, "GET %s: the answer is not a page of at most %d tree heads", path,
-                         AUDIT_PAGE);
-            goto failed;
-        }
+        json_t *items = hp.items;
         for (size_t k = 0; k < json_array_size(items); k++) {
             if (n_heads == cap_heads) {
                 size_t ncap = cap_heads ? cap_heads * 2 : 64;
@@ -1589,18 +1597,13 @@ static int audit_export(int argc, char **argv) {
             }
             memset(&heads[n_heads], 0, sizeof heads[n_heads]);
             if (!sth_from_json(json_array_get(items, k), &heads[n_heads], why, sizeof why)) {
-                report_error(&r, "GET %s: tree head %zu: %s", path, n_heads, why);
+                report_error(&r, "GET %s: tree head %zu: %s", hp.path, n_heads, why);
                 goto failed;
             }
             n_heads++;
         }
-        if (json_is_null(next))
-            break;
-        if (json_array_size(items) == 0 || strlen(json_string_value(next)) > AUDIT_CURSOR_MAX) {
-            report_error(&r, "GET %s: the server gave an empty page or an overlong cursor", path);
+        if (!pager_advance(&hp, &more, &r))
             goto failed;
-        }
-        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
     }
 
     if (atomic_begin(&af, a.out, err) != DCF_OK) {
@@ -1610,33 +1613,18 @@ static int audit_export(int argc, char **argv) {
     if (fprintf(af.f, "{\"format\":\"%s\",\"public_key\":", AUDIT_EXPORT_FORMAT) < 0 ||
         !put_json(af.f, b64_json(key, sizeof key)) || fputs(",\n\"entries\":[", af.f) == EOF)
         goto write_fail;
-    cursor[0] = '\0';
-    for (;;) {
-        if (cursor[0] == '\0')
-            snprintf(path, sizeof path, "/v1/audit/entries?limit=%d", AUDIT_PAGE);
-        else if (dcf_client_escape(c, cursor, esc, sizeof esc) == DCF_OK)
-            snprintf(path, sizeof path, "/v1/audit/entries?limit=%d&cursor=%s", AUDIT_PAGE, esc);
-        else
-            goto nomem;
-        json_decref(page);
-        if ((page = api_get(c, path, &r)) == NULL)
+    for (more = true; more;) {
+        if (!pager_get(c, &ep, &r))
             goto failed;
-        json_t *items = json_object_get(page, "items"),
-               *next = json_object_get(page, "next_cursor");
-        if (!json_is_array(items) || json_array_size(items) > AUDIT_PAGE ||
-            !(json_is_null(next) || json_is_string(next))) {
-            report_error(&r, "GET %s: the answer is not a page of at most %d entries", path,
-                         AUDIT_PAGE);
-            goto failed;
-        }
+        json_t *items = ep.items;
         for (size_t k = 0; k < json_array_size(items); k++) {
             json_t *it = json_array_get(items, k);
             uint64_t index;
             json_t *text = json_object_get(it, "entry");
             if (!json_u64(json_object_get(it, "index"), UINT64_MAX, &index) || index != n_entries ||
                 !json_is_string(text)) {
-                report_error(&r, "GET %s: the listing does not run 0, 1, 2 ... at entry %llu", path,
-                             (unsigned long long)n_entries);
+                report_error(&r, "GET %s: the listing does not run 0, 1, 2 ... at entry %llu",
+                             ep.path, (unsigned long long)n_entries);
                 goto failed;
             }
             if ((n_entries > 0 && fputs(",\n", af.f) == EOF) ||
@@ -1644,13 +1632,8 @@ static int audit_export(int argc, char **argv) {
                 goto write_fail;
             n_entries++;
         }
-        if (json_is_null(next))
-            break;
-        if (json_array_size(items) == 0 || strlen(json_string_value(next)) > AUDIT_CURSOR_MAX) {
-            report_error(&r, "GET %s: the server gave an empty page or an overlong cursor", path);
+        if (!pager_advance(&ep, &more, &r))
             goto failed;
-        }
-        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
     }
     if (fputs("],\n\"sths\":[", af.f) == EOF)
         goto write_fail;
@@ -1680,7 +1663,8 @@ out:
         atomic_abort(&af);
     json_decref(who);
     json_decref(kj);
-    json_decref(page);
+    json_decref(hp.page);
+    json_decref(ep.page);
     free(heads);
     dcf_client_free(c);
     return exit_code;
