@@ -3,7 +3,7 @@
  * back to JSON.
  *
  * Valid documents are checked field by field.  Each rejection is made by
- * changing one thing in a valid document (set_at below) and must give the
+ * changing one thing in a valid document (test_json_set, tests/test_json.h) and must give the
  * exact JSON Pointer, rule, return code, and leave the caller's output
  * untouched.  The round trip from_json(to_json(op)) must give back an equal
  * operation.
@@ -13,60 +13,7 @@
 
 #include "deconflict/geo.h"
 #include "test.h"
-
-/* JSON text written with ' for " (tests only). */
-static json_t *load(const char *text) {
-    char *t = strdup(text);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *j = json_loads(t, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (j == NULL)
-        fprintf(stderr, "test JSON does not load: %s: %s\n", e.text, t);
-    free(t);
-    return j;
-}
-
-/* Set (or, with v == NULL, delete) the value at a simple slash path such as
- * "/volumes/0/time/end" (no escapes).  Takes v. */
-static void set_at(json_t *root, const char *path, json_t *v) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    json_t *cur = root;
-    char *save = NULL, *tok = strtok_r(buf + 1, "/", &save);
-    while (tok != NULL) {
-        char *next = strtok_r(NULL, "/", &save);
-        if (json_is_array(cur)) {
-            size_t i = strtoul(tok, NULL, 10);
-            if (next == NULL) {
-                if (v == NULL)
-                    json_array_remove(cur, i);
-                else if (i == json_array_size(cur))
-                    json_array_append_new(cur, v);
-                else
-                    json_array_set_new(cur, i, v);
-                return;
-            }
-            cur = json_array_get(cur, i);
-        } else {
-            if (next == NULL) {
-                if (v == NULL)
-                    json_object_del(cur, tok);
-                else
-                    json_object_set_new(cur, tok, v);
-                return;
-            }
-            cur = json_object_get(cur, tok);
-        }
-        tok = next;
-        if (cur == NULL) {
-            fprintf(stderr, "set_at: no %s\n", path);
-            json_decref(v);
-            return;
-        }
-    }
-}
+#include "test_json.h"
 
 static const char *POLY_OP =
     "{'id': 'blue-cap-north', 'party': 'blue', 'kind': 'air-patrol', 'priority': 50,"
@@ -108,7 +55,7 @@ static bool sep_eq(const dcf_sep_t *a, const dcf_sep_t *b) {
 }
 
 static dcf_operation_t *parse_ok(const char *text, unsigned flags) {
-    json_t *j = load(text);
+    json_t *j = test_json_load(text);
     dcf_operation_t *op = NULL;
     dcf_geo_error_t err = {{0}, {0}};
     int rc = dcf_operation_from_json(j, NULL, flags, "", &op, &err);
@@ -185,7 +132,7 @@ static void test_circle_op(void) {
     dcf_operation_free(op);
 
     /* Without the flags, id and party may be left out. */
-    json_t *j = load(CIRCLE_OP);
+    json_t *j = test_json_load(CIRCLE_OP);
     json_object_del(j, "id");
     json_object_del(j, "party");
     dcf_geo_error_t err = {{0}, {0}};
@@ -245,8 +192,8 @@ static void expect_op_err(json_t *j, const dcf_geo_limits_t *lim, unsigned flags
 /* One change to POLY_OP, then expect an error. */
 #define REJECT(path, value, flags, rc, ptr, rule)                                                  \
     do {                                                                                           \
-        json_t *j_ = load(POLY_OP);                                                                \
-        set_at(j_, path, value);                                                                   \
+        json_t *j_ = test_json_load(POLY_OP);                                                      \
+        test_json_set(j_, path, value);                                                            \
         expect_op_err(j_, NULL, flags, "", rc, ptr, rule, __LINE__);                               \
         json_decref(j_);                                                                           \
     } while (0)
@@ -274,7 +221,7 @@ static void test_field_rejections(void) {
     REJECT("/id", json_string("x2345678901234567890123456789012345678901234567890123456789012345"),
            F, DCF_EINVAL, "/id", "must be 1-64 bytes of A-Z a-z 0-9 . _ : -");
     {
-        json_t *j = load(POLY_OP);
+        json_t *j = test_json_load(POLY_OP);
         const char *id64 = "x234567890123456789012345678901234567890123456789012345678901234";
         json_object_set_new(j, "id", json_string(id64));
         dcf_operation_t *op = NULL;
@@ -348,7 +295,7 @@ static void test_field_rejections(void) {
            "unknown member");
     REJECT("/separation/x", json_true(), 0, DCF_EINVAL, "/separation/x", "unknown member");
     {
-        json_t *j = load(POLY_OP);
+        json_t *j = test_json_load(POLY_OP);
         json_object_set_new(json_object_get(j, "separation"), "m/s~", json_true());
         expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/separation/m~1s~0", "unknown member", __LINE__);
         json_decref(j);
@@ -358,7 +305,7 @@ static void test_field_rejections(void) {
         char name[300];
         memset(name, 'q', sizeof name - 1);
         name[sizeof name - 1] = '\0';
-        json_t *j = load(POLY_OP);
+        json_t *j = test_json_load(POLY_OP);
         json_object_set_new(json_object_get(j, "separation"), name, json_true());
         expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/separation",
                       "unknown member (in a descendant whose pointer is too long to show)",
@@ -371,7 +318,7 @@ static void test_field_rejections(void) {
     REJECT("/exigent_reason", json_string("late tasking"), 0, DCF_EINVAL, "/exigent_reason",
            "is allowed only when exigent is true");
     {
-        json_t *j = load(POLY_OP);
+        json_t *j = test_json_load(POLY_OP);
         json_object_set_new(j, "exigent", json_true());
         json_object_set_new(j, "exigent_reason", json_string(""));
         expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/exigent_reason", "must be 1-500 bytes",
@@ -397,7 +344,7 @@ static void test_field_rejections(void) {
         expect_op_err(j, NULL, 0, "/operations/7", DCF_EINVAL, "/operations/7", "must be an object",
                       __LINE__);
         json_decref(j);
-        j = load(POLY_OP);
+        j = test_json_load(POLY_OP);
         json_object_set_new(j, "priority", json_real(1e9));
         expect_op_err(j, NULL, 0, "/operations/7", DCF_EINVAL, "/operations/7/priority",
                       "must be between 0 and 1000", __LINE__);
@@ -414,42 +361,45 @@ static void test_field_rejections(void) {
 
 static void test_footprint_rejections(void) {
     /* Circles. */
-    json_t *j = load(CIRCLE_OP);
-    set_at(j, "/volumes/0/footprint/radius_m", json_integer(0));
+    json_t *j = test_json_load(CIRCLE_OP);
+    test_json_set(j, "/volumes/0/footprint/radius_m", json_integer(0));
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/radius_m",
                   "must be greater than 0 and at most 1000000", __LINE__);
-    set_at(j, "/volumes/0/footprint/radius_m", json_real(1000000.5));
+    test_json_set(j, "/volumes/0/footprint/radius_m", json_real(1000000.5));
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/radius_m",
                   "must be greater than 0 and at most 1000000", __LINE__);
-    set_at(j, "/volumes/0/footprint/radius_m", NULL);
+    test_json_set(j, "/volumes/0/footprint/radius_m", NULL);
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/radius_m", "is required",
                   __LINE__);
-    set_at(j, "/volumes/0/footprint/radius_m", json_integer(10));
-    set_at(j, "/volumes/0/footprint/center/lat", json_integer(-91));
+    test_json_set(j, "/volumes/0/footprint/radius_m", json_integer(10));
+    test_json_set(j, "/volumes/0/footprint/center/lat", json_integer(-91));
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/center/lat",
                   "must be between -90 and 90", __LINE__);
     json_decref(j);
 
     /* Too few vertices. */
-    j = load(POLY_OP);
-    set_at(j, "/volumes/0/footprint/vertices/3", NULL);
-    set_at(j, "/volumes/0/footprint/vertices/2", NULL);
+    j = test_json_load(POLY_OP);
+    test_json_set(j, "/volumes/0/footprint/vertices/3", NULL);
+    test_json_set(j, "/volumes/0/footprint/vertices/2", NULL);
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/vertices",
                   "must have at least 3 vertices", __LINE__);
     json_decref(j);
 
     /* Self-intersecting (a bow tie): footprint.c names the first vertex of
      * the crossing edge under the footprint's pointer. */
-    j = load(POLY_OP);
-    set_at(j, "/volumes/0/footprint/vertices/2", load("{'lat': 35.3, 'lng': 36.2}"));
-    set_at(j, "/volumes/0/footprint/vertices/3", load("{'lat': 35.3, 'lng': 36.4}"));
+    j = test_json_load(POLY_OP);
+    test_json_set(j, "/volumes/0/footprint/vertices/2",
+                  test_json_load("{'lat': 35.3, 'lng': 36.2}"));
+    test_json_set(j, "/volumes/0/footprint/vertices/3",
+                  test_json_load("{'lat': 35.3, 'lng': 36.4}"));
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/vertices/1",
                   "edges must not cross (edge 1-2 crosses edge 3-0)", __LINE__);
     json_decref(j);
 
     /* A repeated closing vertex is not allowed in the model form. */
-    j = load(POLY_OP);
-    set_at(j, "/volumes/0/footprint/vertices/4", load("{'lat': 35.1, 'lng': 36.2}"));
+    j = test_json_load(POLY_OP);
+    test_json_set(j, "/volumes/0/footprint/vertices/4",
+                  test_json_load("{'lat': 35.1, 'lng': 36.2}"));
     expect_op_err(j, NULL, 0, "", DCF_EINVAL, "/volumes/0/footprint/vertices/4",
                   "must not repeat the first vertex (the ring closes itself)", __LINE__);
     json_decref(j);
@@ -465,19 +415,19 @@ static void test_limits(void) {
 
     /* Too many volumes. */
     lim.max_volumes = 2;
-    json_t *j = load(MULTI_OP);
+    json_t *j = test_json_load(MULTI_OP);
     expect_op_err(j, &lim, 0, "", DCF_ELIMIT, "/volumes", "must have at most 2 volumes", __LINE__);
     lim.max_volumes = 3;
     dcf_operation_t *op = NULL;
     CHECK_INT(dcf_operation_from_json(j, &lim, 0, "", &op, NULL), DCF_OK);
     dcf_operation_free(op);
-    set_at(j, "/volumes", json_array());
+    test_json_set(j, "/volumes", json_array());
     expect_op_err(j, &lim, 0, "", DCF_EINVAL, "/volumes", "must have at least 1 volume", __LINE__);
     json_decref(j);
 
     /* Too many vertices. */
     lim.max_vertices = 3;
-    j = load(POLY_OP);
+    j = test_json_load(POLY_OP);
     expect_op_err(j, &lim, 0, "", DCF_ELIMIT, "/volumes/0/footprint/vertices",
                   "must have at most 3 vertices", __LINE__);
     lim.max_vertices = 4;
@@ -490,7 +440,7 @@ static void test_limits(void) {
 /* Parse a document; expect an error; the list must stay untouched. */
 static void expect_doc_err(const char *text, const dcf_geo_limits_t *lim, unsigned flags,
                            int want_rc, const char *want_ptr, const char *want_rule, int line) {
-    json_t *j = load(text);
+    json_t *j = test_json_load(text);
     dcf_operation_t *marker[1];
     dcf_operation_list_t list = {marker, 77};
     dcf_geo_error_t err = {{0}, {0}};
@@ -523,7 +473,7 @@ static void test_documents(void) {
                       cat("{'operations': [", POLY_OP, ",", MULTI_OP, "]}")};
     const size_t want_n[3] = {1, 2, 2};
     for (int i = 0; i < 3; i++) {
-        json_t *j = load(texts[i]);
+        json_t *j = test_json_load(texts[i]);
         dcf_operation_list_t list = {0};
         int rc = dcf_operations_from_document(j, NULL, F, &list, &err);
         CHECK_MSG(rc == DCF_OK, "form %d: %s: %s", i, err.pointer, err.rule);
@@ -547,7 +497,7 @@ static void test_documents(void) {
     free(dup);
     /* Operations without ids (flag off) are never duplicates of each other. */
     {
-        json_t *j = load(texts[1]);
+        json_t *j = test_json_load(texts[1]);
         json_object_del(json_array_get(j, 0), "id");
         json_object_del(json_array_get(j, 1), "id");
         dcf_operation_list_t list = {0};
@@ -583,7 +533,7 @@ static void test_documents(void) {
     expect_doc_err("[1]", NULL, 0, DCF_EINVAL, "/0", "must be an object", __LINE__);
     /* An empty list is a valid, empty document. */
     {
-        json_t *j = load("{'operations': []}");
+        json_t *j = test_json_load("{'operations': []}");
         dcf_operation_list_t list = {0};
         CHECK_INT(dcf_operations_from_document(j, NULL, F, &list, &err), DCF_OK);
         CHECK_INT(list.n, 0);
@@ -615,7 +565,7 @@ static const char *COLLECTION =
     "   'time': {'start': '2026-11-24T07:00:00Z', 'end': '2026-11-24T08:00:00Z'}}}]}";
 
 static void test_geojson_collection(void) {
-    json_t *j = load(COLLECTION);
+    json_t *j = test_json_load(COLLECTION);
     dcf_operation_list_t list = {0};
     dcf_geo_error_t err = {{0}, {0}};
     int rc = dcf_operations_from_document(j, NULL, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY,
@@ -659,8 +609,8 @@ static void test_geojson_collection(void) {
 /* One change to COLLECTION, then expect a document error. */
 #define GREJECT(path, value, rc, ptr, rule)                                                        \
     do {                                                                                           \
-        json_t *j_ = load(COLLECTION);                                                             \
-        set_at(j_, path, value);                                                                   \
+        json_t *j_ = test_json_load(COLLECTION);                                                   \
+        test_json_set(j_, path, value);                                                            \
         char *t_ = json_dumps(j_, 0);                                                              \
         expect_doc_err(t_, NULL, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY, rc, ptr, rule,    \
                        __LINE__);                                                                  \
@@ -679,18 +629,18 @@ static void test_geojson_rejections(void) {
     GREJECT("/features/0/geometry/coordinates/0/2/2", json_integer(100), DCF_EINVAL,
             "/features/0/geometry/coordinates/0/2/2",
             "altitude in a position is not supported (use properties.altitude)");
-    GREJECT("/features/0/geometry/coordinates/0/2", load("[36.4]"), DCF_EINVAL,
+    GREJECT("/features/0/geometry/coordinates/0/2", test_json_load("[36.4]"), DCF_EINVAL,
             "/features/0/geometry/coordinates/0/2", "must be a position [longitude, latitude]");
     GREJECT("/features/0/geometry/coordinates/1",
-            load("[[36.3, 35.2], [36.35, 35.2], [36.35, 35.25], [36.3, 35.2]]"), DCF_EINVAL,
-            "/features/0/geometry/coordinates/1", "holes are not supported");
+            test_json_load("[[36.3, 35.2], [36.35, 35.2], [36.35, 35.25], [36.3, 35.2]]"),
+            DCF_EINVAL, "/features/0/geometry/coordinates/1", "holes are not supported");
     GREJECT("/features/0/geometry/coordinates/0",
-            load("[[36.2, 35.1], [36.4, 35.1], [36.2, 35.1]]"), DCF_EINVAL,
+            test_json_load("[[36.2, 35.1], [36.4, 35.1], [36.2, 35.1]]"), DCF_EINVAL,
             "/features/0/geometry/coordinates/0",
             "must have at least 4 positions (3 vertices and the closing position)");
     GREJECT("/features/0/geometry/type", json_string("MultiPolygon"), DCF_EINVAL,
             "/features/0/geometry/type", "must be \"Polygon\" or \"Point\"");
-    GREJECT("/features/0/geometry/bbox", load("[0, 0, 1, 1]"), DCF_EINVAL,
+    GREJECT("/features/0/geometry/bbox", test_json_load("[0, 0, 1, 1]"), DCF_EINVAL,
             "/features/0/geometry/bbox", "unknown member");
     GREJECT("/features/0/properties/radius_m", json_integer(5), DCF_EINVAL,
             "/features/0/properties/radius_m", "is allowed only with a Point geometry");
@@ -756,11 +706,12 @@ static void test_geojson_rejections(void) {
 /* footprint.c's pointers come back in GeoJSON terms: a self-intersecting
  * ring and a repeated position. */
 static void test_geojson_footprint_pointer(void) {
-    GREJECT("/features/0/geometry/coordinates/0",
-            load("[[36.2, 35.1], [36.4, 35.1], [36.2, 35.3], [36.4, 35.3], [36.2, 35.1]]"),
-            DCF_EINVAL, "/features/0/geometry/coordinates/0/1",
-            "edges must not cross (edge 1-2 crosses edge 3-0)");
-    GREJECT("/features/0/geometry/coordinates/0/2", load("[36.4, 35.1]"), DCF_EINVAL,
+    GREJECT(
+        "/features/0/geometry/coordinates/0",
+        test_json_load("[[36.2, 35.1], [36.4, 35.1], [36.2, 35.3], [36.4, 35.3], [36.2, 35.1]]"),
+        DCF_EINVAL, "/features/0/geometry/coordinates/0/1",
+        "edges must not cross (edge 1-2 crosses edge 3-0)");
+    GREJECT("/features/0/geometry/coordinates/0/2", test_json_load("[36.4, 35.1]"), DCF_EINVAL,
             "/features/0/geometry/coordinates/0/2", "must differ from the previous vertex");
 }
 
@@ -790,7 +741,7 @@ static void test_equal_and_depth(void) {
     CHECK(!dcf_kind_valid("Air"));
     CHECK(!dcf_kind_valid(""));
 
-    json_t *j = load("{'a': [[{'b': 1}]]}"); /* depth 4 */
+    json_t *j = test_json_load("{'a': [[{'b': 1}]]}"); /* depth 4 */
     CHECK(!dcf_json_too_deep(j, 4));
     CHECK(dcf_json_too_deep(j, 3));
     json_decref(j);

@@ -12,6 +12,7 @@
 
 #include "deconflict/geo.h"
 #include "test.h"
+#include "test_json.h"
 
 static dcf_sep_t S(double h, double v, double t_s) {
     return (dcf_sep_t){h, v, (dcf_time_t)(t_s * 1e6)};
@@ -190,25 +191,13 @@ static void test_row_limit(void) {
     dcf_rules_free(r);
 }
 
-static json_t *load(const char *text) {
-    char *t = strdup(text);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *j = json_loads(t, JSON_DECODE_ANY, &e);
-    if (j == NULL)
-        fprintf(stderr, "test JSON does not load: %s: %s\n", e.text, t);
-    free(t);
-    return j;
-}
-
 static void test_from_json(void) {
-    json_t *j = load("{'default': {'horizontal_m': 3000, 'vertical_m': 300, 'time_s': 0},"
-                     " 'rules': [{'kinds': ['helicopter', 'fixed-wing'], 'horizontal_m': 2000,"
-                     "            'vertical_m': 200, 'time_s': 0},"
-                     "           {'kinds': ['drone', 'drone'], 'horizontal_m': 50,"
-                     "            'vertical_m': 15, 'time_s': 60.5}]}");
+    json_t *j =
+        test_json_load("{'default': {'horizontal_m': 3000, 'vertical_m': 300, 'time_s': 0},"
+                       " 'rules': [{'kinds': ['helicopter', 'fixed-wing'], 'horizontal_m': 2000,"
+                       "            'vertical_m': 200, 'time_s': 0},"
+                       "           {'kinds': ['drone', 'drone'], 'horizontal_m': 50,"
+                       "            'vertical_m': 15, 'time_s': 60.5}]}");
     dcf_rules_t *r = NULL;
     dcf_geo_error_t err = {{0}, {0}};
     dcf_sep_t out;
@@ -234,7 +223,7 @@ static void test_from_json(void) {
     json_decref(j);
 
     /* Without "rules", only the default. */
-    j = load("{'default': {'horizontal_m': 1, 'vertical_m': 2, 'time_s': 3}}");
+    j = test_json_load("{'default': {'horizontal_m': 1, 'vertical_m': 2, 'time_s': 3}}");
     r = NULL;
     CHECK_INT(dcf_rules_from_json(j, &r, &err), DCF_OK);
     if (r != NULL) {
@@ -247,7 +236,7 @@ static void test_from_json(void) {
 
 static void expect_err(const char *text, int want_rc, const char *want_ptr, const char *want_rule,
                        int line) {
-    json_t *j = load(text);
+    json_t *j = test_json_load(text);
     dcf_rules_t *sentinel = (dcf_rules_t *)(uintptr_t)0x5e17, *r = sentinel;
     dcf_geo_error_t err = {{0}, {0}};
     int rc = dcf_rules_from_json(j, &r, &err);

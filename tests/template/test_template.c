@@ -9,7 +9,7 @@
  * templates/.  A test-only template "kit" (below) has one field of every
  * type with tight bounds, so the validation cases do not depend on the
  * bounds the shipped templates choose.  Malformed files are made by changing
- * one thing in a valid file (set_at) and loading it from memory.
+ * one thing in a valid file (test_json_set) and loading it from memory.
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -18,56 +18,7 @@
 
 #include "deconflict/template.h"
 #include "test.h"
-
-/* JSON text written with ' for " (tests only; no test text needs a '). */
-static json_t *load(const char *text) {
-    char *t = strdup(text);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *j = json_loads(t, JSON_DECODE_ANY, &e);
-    if (j == NULL)
-        fprintf(stderr, "test JSON does not load: %s: %s\n", e.text, t);
-    free(t);
-    return j;
-}
-
-/* Set (or, with v == NULL, delete) the value at a simple slash path such as
- * "/fields/1/type" (no escapes).  Takes v. */
-static void set_at(json_t *root, const char *path, json_t *v) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    json_t *cur = root;
-    char *save = NULL, *tok = strtok_r(buf + 1, "/", &save);
-    while (tok != NULL && cur != NULL) {
-        char *next = strtok_r(NULL, "/", &save);
-        if (json_is_array(cur)) {
-            size_t i = strtoul(tok, NULL, 10);
-            if (next == NULL) {
-                if (v == NULL)
-                    json_array_remove(cur, i);
-                else if (i == json_array_size(cur))
-                    json_array_append_new(cur, v);
-                else
-                    json_array_set_new(cur, i, v);
-                return;
-            }
-            cur = json_array_get(cur, i);
-        } else {
-            if (next == NULL) {
-                if (v == NULL)
-                    json_object_del(cur, tok);
-                else
-                    json_object_set_new(cur, tok, v);
-                return;
-            }
-            cur = json_object_get(cur, tok);
-        }
-        tok = next;
-    }
-    json_decref(v);
-}
+#include "test_json.h"
 
 /* ------------------------------------------------------------ shipped -- */
 
@@ -131,7 +82,7 @@ static void test_render_notice(void) {
     if (set == NULL)
         return;
     const dcf_template_t *t = dcf_template_get(set, "operation-notice");
-    json_t *f = load(NOTICE_FIELDS);
+    json_t *f = test_json_load(NOTICE_FIELDS);
     render_check(t, f, "en",
                  "NOTIFICATION OF OPERATION op-AbCdEfGhIjKlMnOpQrStUv\n"
                  "Activity: air patrol\n"
@@ -166,13 +117,14 @@ static void test_render_warning(void) {
     if (set == NULL)
         return;
     const dcf_template_t *t = dcf_template_get(set, "safety-of-flight-warning");
-    json_t *f = load("{'hazard': 'air-defence', 'action': 'avoid',"
-                     " 'area': {'type': 'circle', 'center': {'lat': 35.5, 'lng': 36.25},"
-                     "   'radius_m': 15000},"
-                     " 'altitude': {'lower_m': 0, 'upper_m': 12000},"
-                     " 'window': {'start': '2026-12-01T22:00:00Z', 'end': '2026-12-02T02:00:00Z'},"
-                     " 'minimum_safe_altitude': 12500, 'operation': 'op-Z9_-x',"
-                     " 'details': 'Launches expected.'}");
+    json_t *f = test_json_load(
+        "{'hazard': 'air-defence', 'action': 'avoid',"
+        " 'area': {'type': 'circle', 'center': {'lat': 35.5, 'lng': 36.25},"
+        "   'radius_m': 15000},"
+        " 'altitude': {'lower_m': 0, 'upper_m': 12000},"
+        " 'window': {'start': '2026-12-01T22:00:00Z', 'end': '2026-12-02T02:00:00Z'},"
+        " 'minimum_safe_altitude': 12500, 'operation': 'op-Z9_-x',"
+        " 'details': 'Launches expected.'}");
     render_check(t, f, "en",
                  "SAFETY-OF-FLIGHT WARNING\n"
                  "Hazard: air defence activity\n"
@@ -202,11 +154,12 @@ static void test_render_request_and_ack(void) {
     if (set == NULL)
         return;
     const dcf_template_t *t = dcf_template_get(set, "deconfliction-request");
-    json_t *f = load("{'operation': 'op-1', 'conflict': 'cf-2', 'proposal': 'change-altitude',"
-                     " 'proposed_altitude': {'lower_m': 3000, 'upper_m': 4500},"
-                     " 'proposed_window': {'start': '2026-12-01T10:00:00Z',"
-                     "   'end': '2026-12-01T11:00:00Z'},"
-                     " 'respond_by': '2026-12-01T09:30:00+03:00', 'remarks': 'Срочно.'}");
+    json_t *f =
+        test_json_load("{'operation': 'op-1', 'conflict': 'cf-2', 'proposal': 'change-altitude',"
+                       " 'proposed_altitude': {'lower_m': 3000, 'upper_m': 4500},"
+                       " 'proposed_window': {'start': '2026-12-01T10:00:00Z',"
+                       "   'end': '2026-12-01T11:00:00Z'},"
+                       " 'respond_by': '2026-12-01T09:30:00+03:00', 'remarks': 'Срочно.'}");
     render_check(t, f, "en",
                  "REQUEST TO DECONFLICT operation op-1 (conflict cf-2)\n"
                  "Proposed action: change the altitude band\n"
@@ -224,10 +177,11 @@ static void test_render_request_and_ack(void) {
     json_decref(f);
 
     t = dcf_template_get(set, "conflict-acknowledgement");
-    f = load("{'conflict': 'cf-AbC', 'intent': 'will-adjust',"
-             " 'new_altitude': {'lower_m': 500, 'upper_m': 900},"
-             " 'new_window': {'start': '2026-12-01T10:00:00Z', 'end': '2026-12-01T11:00:00Z'},"
-             " 'acknowledged_by': 'Maj. Petrov, duty officer', 'remarks': 'Will call.'}");
+    f = test_json_load(
+        "{'conflict': 'cf-AbC', 'intent': 'will-adjust',"
+        " 'new_altitude': {'lower_m': 500, 'upper_m': 900},"
+        " 'new_window': {'start': '2026-12-01T10:00:00Z', 'end': '2026-12-01T11:00:00Z'},"
+        " 'acknowledged_by': 'Maj. Petrov, duty officer', 'remarks': 'Will call.'}");
     render_check(t, f, "en",
                  "ACKNOWLEDGEMENT OF CONFLICT cf-AbC\n"
                  "Intent: we will change our operation\n"
@@ -264,7 +218,7 @@ static void test_render_required_only(void) {
         return;
     for (size_t i = 0; i < 4; i++) {
         const dcf_template_t *t = dcf_template_get(set, SHIPPED[i]);
-        json_t *f = load(required[i]);
+        json_t *f = test_json_load(required[i]);
         dcf_template_error_t err;
         CHECK_MSG(dcf_template_validate(t, f, "/fields", &err) == DCF_OK, "%s: %s: %s", SHIPPED[i],
                   err.pointer, err.rule);
@@ -326,7 +280,7 @@ static int load_one(const json_t *doc, const char *name, const dcf_template_limi
 }
 
 static dcf_template_set_t *kit_set(void) {
-    json_t *doc = load(KIT);
+    json_t *doc = test_json_load(KIT);
     dcf_template_set_t *set = NULL;
     dcf_template_error_t err;
     int rc = load_one(doc, "kit.json", NULL, &set, &err);
@@ -342,9 +296,9 @@ static const char *KIT_OK =
 /* Validate KIT_OK with `field` set to the JSON `value` (NULL: removed). */
 static int kit_try(const dcf_template_t *t, const char *field, const char *value,
                    dcf_template_error_t *err) {
-    json_t *f = load(KIT_OK);
+    json_t *f = test_json_load(KIT_OK);
     if (value != NULL)
-        json_object_set_new(f, field, load(value));
+        json_object_set_new(f, field, test_json_load(value));
     else
         json_object_del(f, field);
     memset(err, 0, sizeof *err);
@@ -568,14 +522,14 @@ static void test_validate_fields_object(void) {
     BAD("a/b~c", "1", "/fields/a~1b~0c", "unknown field");
     BAD("w", NULL, "/fields/w", "is required");
 
-    json_t *f = load("[1]");
+    json_t *f = test_json_load("[1]");
     CHECK_INT(dcf_template_validate(t, f, "/fields", &err), DCF_EINVAL);
     CHECK_STR(err.pointer, "/fields");
     CHECK_STR(err.rule, "must be an object of field values");
     json_decref(f);
 
     /* Another prefix, and none. */
-    f = load("{'t': 1}");
+    f = test_json_load("{'t': 1}");
     CHECK_INT(dcf_template_validate(t, f, "/template/fields", &err), DCF_EINVAL);
     CHECK_STR(err.pointer, "/template/fields/t");
     CHECK_INT(dcf_template_validate(t, f, "", &err), DCF_EINVAL);
@@ -592,12 +546,13 @@ static void test_render_kit(void) {
     if (t == NULL)
         goto out;
     CHECK_INT(dcf_template_version(t), 3);
-    json_t *f = load("{'t': '2026-12-01T10:00:30.250Z',"
-                     " 'w': {'start': '2026-12-31T23:30:00Z', 'end': '2027-01-01T01:00:00Z'},"
-                     " 'a': 1234.5, 'b': {'lower_m': -50.25, 'upper_m': 4999.999},"
-                     " 'area': {'type': 'circle', 'center': {'lat': -33.86882, 'lng': -70.5},"
-                     "   'radius_m': 2500},"
-                     " 'txt': 'ёжик', 'e': 'y', 'r': 'cf-1', 'ro': 'op-2', 'rc': 'cf-3'}");
+    json_t *f =
+        test_json_load("{'t': '2026-12-01T10:00:30.250Z',"
+                       " 'w': {'start': '2026-12-31T23:30:00Z', 'end': '2027-01-01T01:00:00Z'},"
+                       " 'a': 1234.5, 'b': {'lower_m': -50.25, 'upper_m': 4999.999},"
+                       " 'area': {'type': 'circle', 'center': {'lat': -33.86882, 'lng': -70.5},"
+                       "   'radius_m': 2500},"
+                       " 'txt': 'ёжик', 'e': 'y', 'r': 'cf-1', 'ro': 'op-2', 'rc': 'cf-3'}");
     render_check(t, f, "en",
                  "2026-12-01 10:00:30.25 UTC | 2026-12-31 23:30 UTC – 2027-01-01 01:00 UTC | "
                  "1,234.5 m | -50.25–5,000 m | circle of radius 2,500 m centred at 33.8688°S "
@@ -609,7 +564,7 @@ static void test_render_kit(void) {
 
     /* Only the required fields: every optional section disappears. */
     json_decref(f);
-    f = load(KIT_OK);
+    f = test_json_load(KIT_OK);
     render_check(t, f, "en", "2026-12-01 10:00 UTC | 2026-12-01 10:00–12:00 UTC {x}");
     json_decref(f);
 out:
@@ -619,15 +574,15 @@ out:
 /* Russian plural after "из" (11 -> вершин, 21 -> вершины), with a polygon
  * of n vertices close to a circle. */
 static void polygon_render(size_t n, const char *want_ru_prefix) {
-    json_t *doc = load(KIT);
-    set_at(doc, "/fields/4/max_vertices", json_integer(100));
+    json_t *doc = test_json_load(KIT);
+    test_json_set(doc, "/fields/4/max_vertices", json_integer(100));
     dcf_template_set_t *set = NULL;
     dcf_template_error_t err;
     CHECK_INT(load_one(doc, "kit.json", NULL, &set, &err), DCF_OK);
     json_decref(doc);
     if (set == NULL)
         return;
-    json_t *f = load(KIT_OK);
+    json_t *f = test_json_load(KIT_OK);
     json_t *verts = json_array();
     for (size_t i = 0; i < n; i++) {
         double a = 2 * M_PI * (double)i / (double)n;
@@ -652,11 +607,12 @@ static void test_render_antimeridian(void) {
     const dcf_template_t *t = dcf_template_get(set, "kit");
     if (t == NULL)
         goto out;
-    json_t *f = load(KIT_OK);
-    json_object_set_new(f, "area",
-                        load("{'type': 'polygon', 'vertices': [{'lat': -16.5, 'lng': 179.5},"
-                             " {'lat': -16.5, 'lng': -179.5}, {'lat': -17.5, 'lng': -179.5},"
-                             " {'lat': -17.5, 'lng': 179.5}]}"));
+    json_t *f = test_json_load(KIT_OK);
+    json_object_set_new(
+        f, "area",
+        test_json_load("{'type': 'polygon', 'vertices': [{'lat': -16.5, 'lng': 179.5},"
+                       " {'lat': -16.5, 'lng': -179.5}, {'lat': -17.5, 'lng': -179.5},"
+                       " {'lat': -17.5, 'lng': 179.5}]}"));
     render_check(t, f, "en",
                  "2026-12-01 10:00 UTC | 2026-12-01 10:00–12:00 UTC | polygon of 4 vertices, "
                  "latitude 17.5006°S to 16.5000°S, longitude 179.5000°E to 179.5000°W {x}");
@@ -681,7 +637,7 @@ static void test_render_errors(void) {
     char *out = NULL;
     if (t == NULL)
         goto out;
-    json_t *f = load(KIT_OK);
+    json_t *f = test_json_load(KIT_OK);
     CHECK_INT(dcf_template_render(t, f, "de", &out), DCF_EINVAL);
     CHECK_INT(dcf_template_render(t, f, NULL, &out), DCF_EINVAL);
     CHECK(out == NULL);
@@ -694,12 +650,12 @@ static void test_render_errors(void) {
     dcf_template_limits_t lim;
     dcf_template_limits_default(&lim);
     lim.max_render_bytes = 40;
-    json_t *doc = load(KIT);
+    json_t *doc = test_json_load(KIT);
     dcf_template_set_t *small = NULL;
     dcf_template_error_t err;
     CHECK_INT(load_one(doc, "kit.json", &lim, &small, &err), DCF_OK);
     json_decref(doc);
-    f = load(KIT_OK);
+    f = test_json_load(KIT_OK);
     CHECK_INT(dcf_template_render(dcf_template_get(small, "kit"), f, "en", &out), DCF_ELIMIT);
     CHECK(out == NULL);
     json_decref(f);
@@ -721,9 +677,9 @@ static const char *MINI =
 /* Change MINI at `path` to `value` (JSON text; NULL deletes) and expect the
  * load to fail with rc, the file "mini.json", `ptr` and `rule`. */
 static void refuse(const char *path, const char *value, int rc, const char *ptr, const char *rule) {
-    json_t *doc = load(MINI);
+    json_t *doc = test_json_load(MINI);
     if (path != NULL)
-        set_at(doc, path, value != NULL ? load(value) : NULL);
+        test_json_set(doc, path, value != NULL ? test_json_load(value) : NULL);
     dcf_template_set_t *set = NULL;
     dcf_template_error_t err;
     memset(&err, 0, sizeof err);
@@ -740,7 +696,7 @@ static void refuse(const char *path, const char *value, int rc, const char *ptr,
 
 static void test_malformed_files(void) {
     /* The base file loads. */
-    json_t *doc = load(MINI);
+    json_t *doc = test_json_load(MINI);
     dcf_template_set_t *set = NULL;
     dcf_template_error_t err;
     CHECK_INT(load_one(doc, "dir/mini.json", NULL, &set, &err), DCF_OK);
@@ -872,7 +828,7 @@ static void test_load_limits(void) {
     dcf_template_limits_t lim;
     dcf_template_set_t *set = NULL;
     dcf_template_error_t err;
-    json_t *doc = load(MINI);
+    json_t *doc = test_json_load(MINI);
 
     dcf_template_limits_default(&lim);
     lim.max_fields = 1;
@@ -941,7 +897,7 @@ static void test_load_dir(void) {
 
     char dir[] = "/tmp/dcf-test-templates-XXXXXX", path[128];
     CHECK(mkdtemp(dir) != NULL);
-    json_t *doc = load(MINI);
+    json_t *doc = test_json_load(MINI);
     char *text = json_dumps(doc, JSON_INDENT(2));
     snprintf(path, sizeof path, "%s/mini.json", dir);
     write_file(path, text);
@@ -1028,7 +984,7 @@ static void test_load_mem_shipped(void) {
     for (size_t i = 0; i < 4; i++)
         free(bufs[i]); /* the set keeps no pointer into the texts */
     CHECK_INT(dcf_template_set_count(set), 4);
-    json_t *f = load(NOTICE_FIELDS);
+    json_t *f = test_json_load(NOTICE_FIELDS);
     char *out = NULL;
     CHECK_INT(dcf_template_render(dcf_template_get(set, "operation-notice"), f, "en", &out),
               DCF_OK);
