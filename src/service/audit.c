@@ -463,18 +463,24 @@ int dcf_audit_issue(dcf_service_t *s, bool only_if_grown) {
 }
 
 /* A copy of the newest head without its internal seq; NULL if none. */
-static json_t *sth_newest(svc_audit_t *a, uint64_t *size) {
+static json_t *sth_newest(svc_audit_t *a) {
     json_t *out = NULL;
     pthread_mutex_lock(&a->mu);
-    if (a->sth != NULL) {
+    if (a->sth != NULL)
         out = json_deep_copy(a->sth);
-        if (size != NULL)
-            *size = (uint64_t)json_integer_value(json_object_get(a->sth, "tree_size"));
-    }
     pthread_mutex_unlock(&a->mu);
     if (out != NULL)
         json_object_del(out, "seq");
     return out;
+}
+
+/* The newest head's size, without copying it; false when none exists. */
+static bool sth_newest_size(svc_audit_t *a, uint64_t *size) {
+    pthread_mutex_lock(&a->mu);
+    bool have = a->sth != NULL;
+    *size = have ? (uint64_t)json_integer_value(json_object_get(a->sth, "tree_size")) : 0;
+    pthread_mutex_unlock(&a->mu);
+    return have;
 }
 
 /* ------------------------------------------------------------- loading -- */
@@ -558,7 +564,7 @@ int dcf_audit_sth(dcf_service_t *s, bool fresh, json_t **out, dcf_problem_t *p) 
         if ((rc = dcf_audit_issue(s, true)) != DCF_OK)
             return svc_internal(p, rc);
     }
-    if ((*out = sth_newest(&s->audit, NULL)) == NULL)
+    if ((*out = sth_newest(&s->audit)) == NULL)
         return svc_internal(p, DCF_ENOMEM);
     return DCF_OK;
 }
@@ -671,12 +677,11 @@ static json_t *path_json(const uint8_t *hashes, size_t n) {
 
 /* Sizes a proof may use: 1..newest signed size. */
 static int size_ok(dcf_service_t *s, uint64_t n, const char *name, dcf_problem_t *p) {
-    uint64_t newest = 0;
-    json_t *sth = sth_newest(&s->audit, &newest);
-    json_decref(sth);
+    uint64_t newest;
+    bool have = sth_newest_size(&s->audit, &newest);
     if (n == 0)
         return bad_arg(p, name, "must be at least 1");
-    if (sth == NULL || n > newest) {
+    if (!have || n > newest) {
         char rule[128];
         snprintf(rule, sizeof rule, "must not exceed the newest signed tree head's size (%llu)",
                  (unsigned long long)newest);

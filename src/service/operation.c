@@ -611,10 +611,16 @@ static void job_written(void *arg, int rc) {
     j->done(j->done_arg);
 }
 
-/* Queue j's write; on failure fill p and free j. */
+/* Queue j's write (serialising its new model first, when it has one); on
+ * failure fill p and free j. */
 static int job_queue(dcf_op_job_t *j, dcf_store_write_fn fn, dcf_op_job_t **out, dcf_problem_t *p) {
+    int rc;
+    if (j->w.op != NULL && (rc = op_prepare(&j->w)) != DCF_OK) {
+        job_free(j);
+        return svc_internal(p, rc);
+    }
     j->tx = (svc_tx_fn_t){j->w.s, fn, &j->w};
-    int rc = dcf_store_write_async(j->w.s->st, svc_tx_run, &j->tx, job_written, j);
+    rc = dcf_store_write_async(j->w.s->st, svc_tx_run, &j->tx, job_written, j);
     if (rc != DCF_OK) {
         job_free(j);
         return svc_internal(p, rc);
@@ -632,16 +638,11 @@ int dcf_op_create_start(dcf_service_t *s, const dcf_principal_t *who, const char
     if ((j = job_new(s, who, JOB_CREATE, NULL, NULL, done, done_arg)) == NULL)
         return svc_internal(p, DCF_ENOMEM);
     if ((rc = op_parse(s, who, body, len, j->id, &j->w.op, p)) != DCF_OK ||
-        (rc = op_times_check(s, j->w.op, NULL, j->w.now, p)) != DCF_OK)
-        goto fail;
-    if ((rc = op_prepare(&j->w)) != DCF_OK) {
-        svc_internal(p, rc);
-        goto fail;
+        (rc = op_times_check(s, j->w.op, NULL, j->w.now, p)) != DCF_OK) {
+        job_free(j);
+        return rc;
     }
     return job_queue(j, create_fn, job, p);
-fail:
-    job_free(j);
-    return rc;
 }
 
 int dcf_op_update_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
@@ -658,16 +659,11 @@ int dcf_op_update_start(dcf_service_t *s, const dcf_principal_t *who, const char
                         "Send If-Match with the version you are changing (its ETag)");
     if ((j = job_new(s, who, JOB_UPDATE, id, if_match, done, done_arg)) == NULL)
         return svc_internal(p, DCF_ENOMEM);
-    if ((rc = op_parse(s, who, body, len, id, &j->w.op, p)) != DCF_OK)
-        goto fail;
-    if ((rc = op_prepare(&j->w)) != DCF_OK) {
-        svc_internal(p, rc);
-        goto fail;
+    if ((rc = op_parse(s, who, body, len, id, &j->w.op, p)) != DCF_OK) {
+        job_free(j);
+        return rc;
     }
     return job_queue(j, update_fn, job, p);
-fail:
-    job_free(j);
-    return rc;
 }
 
 int dcf_op_transition_start(dcf_service_t *s, const dcf_principal_t *who, const char *id,
