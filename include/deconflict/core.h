@@ -92,6 +92,14 @@ dcf_time_t dcf_time_now(void);
 
 /* ----------------------------------------------------------- string map -- */
 
+/* ---------------------------------------------------------- arrays -- */
+
+/* Make the growable array *arr (of *cap elements of `elem` bytes) hold at
+ * least `need` elements: capacity doubles from 64 until it does, and the
+ * new elements are zeroed.  DCF_OK, or DCF_ENOMEM (also when the size would
+ * overflow) with *arr and *cap unchanged. */
+int dcf_array_reserve(void **arr, size_t *cap, size_t need, size_t elem);
+
 /*
  * A hash map from NUL-terminated strings to pointers.  Keys are BORROWED: the
  * caller keeps each key's memory alive and unchanged while it is in the map

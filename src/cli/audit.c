@@ -576,14 +576,9 @@ int dcf_cli_audit_state_add(dcf_cli_audit_state_t *st, const dcf_cli_audit_sth_t
         memmove(st->heads, st->heads + 1, (st->n_heads - 1) * sizeof *st->heads);
         st->n_heads--;
     }
-    if (st->n_heads == st->cap_heads) {
-        size_t ncap = st->cap_heads ? st->cap_heads * 2 : 16;
-        sth_t *nv = realloc(st->heads, ncap * sizeof *nv);
-        if (nv == NULL)
-            return DCF_ENOMEM;
-        st->heads = nv;
-        st->cap_heads = ncap;
-    }
+    if (dcf_array_reserve((void **)&st->heads, &st->cap_heads, st->n_heads + 1,
+                          sizeof *st->heads) != DCF_OK)
+        return DCF_ENOMEM;
     st->heads[st->n_heads++] = *h;
     return DCF_OK;
 }
@@ -1587,15 +1582,9 @@ static int audit_export(int argc, char **argv) {
             goto failed;
         json_t *items = hp.items;
         for (size_t k = 0; k < json_array_size(items); k++) {
-            if (n_heads == cap_heads) {
-                size_t ncap = cap_heads ? cap_heads * 2 : 64;
-                sth_t *nv = realloc(heads, ncap * sizeof *nv);
-                if (nv == NULL)
-                    goto nomem;
-                heads = nv;
-                cap_heads = ncap;
-            }
-            memset(&heads[n_heads], 0, sizeof heads[n_heads]);
+            if (dcf_array_reserve((void **)&heads, &cap_heads, n_heads + 1, sizeof *heads) !=
+                DCF_OK)
+                goto nomem; /* (new elements come zeroed) */
             if (!sth_from_json(json_array_get(items, k), &heads[n_heads], why, sizeof why)) {
                 report_error(&r, "GET %s: tree head %zu: %s", hp.path, n_heads, why);
                 goto failed;

@@ -157,21 +157,6 @@ static int party_id(dcf_engine_t *e, const char *slug, bool create, uint32_t *ou
     return DCF_OK;
 }
 
-static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return DCF_OK;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*arr, ncap * elem);
-    if (n == NULL)
-        return DCF_ENOMEM;
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *arr = n;
-    *cap = ncap;
-    return DCF_OK;
-}
-
 static oprec_t *rec_new(dcf_operation_t *op, uint32_t party) {
     oprec_t *r = calloc(1, sizeof *r + op->n_volumes * sizeof r->keys[0]);
     if (r != NULL) {
@@ -216,7 +201,8 @@ int dcf_engine_add(dcf_engine_t *e, dcf_operation_t *op) {
         return rc;
     if ((r = rec_new(op, party)) == NULL)
         return DCF_ENOMEM;
-    if ((rc = reserve((void **)&e->ops, &e->cap_ops, e->n_ops + 1, sizeof *e->ops)) != DCF_OK)
+    if ((rc = dcf_array_reserve((void **)&e->ops, &e->cap_ops, e->n_ops + 1, sizeof *e->ops)) !=
+        DCF_OK)
         goto fail;
     for (; inserted < op->n_volumes; inserted++) {
         dcf_box_t box;
@@ -224,7 +210,8 @@ int dcf_engine_add(dcf_engine_t *e, dcf_operation_t *op) {
         if ((rc = dcf_index_insert(e->idx, &box, party, &r->keys[inserted])) != DCF_OK)
             goto fail;
     }
-    rc = reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)max_key(r) + 1, sizeof *e->vrefs);
+    rc = dcf_array_reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)max_key(r) + 1,
+                           sizeof *e->vrefs);
     if (rc != DCF_OK)
         goto fail;
     if ((rc = rec_link(e, r)) != DCF_OK)
@@ -272,7 +259,7 @@ int dcf_engine_add_bulk(dcf_engine_t *e, dcf_operation_t **ops, size_t n) {
             parties[k] = party;
         }
     }
-    rc = reserve((void **)&e->ops, &e->cap_ops, e->n_ops + n, sizeof *e->ops);
+    rc = dcf_array_reserve((void **)&e->ops, &e->cap_ops, e->n_ops + n, sizeof *e->ops);
     if (rc != DCF_OK)
         goto out;
     if ((rc = dcf_index_bulk_load(e->idx, boxes, parties, nvol, keys)) != DCF_OK)
@@ -284,7 +271,7 @@ int dcf_engine_add_bulk(dcf_engine_t *e, dcf_operation_t **ops, size_t n) {
             if (keys[k] > kmax)
                 kmax = keys[k];
         }
-    rc = reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)kmax + 1, sizeof *e->vrefs);
+    rc = dcf_array_reserve((void **)&e->vrefs, &e->cap_vrefs, (size_t)kmax + 1, sizeof *e->vrefs);
     while (rc == DCF_OK && linked < n) {
         if ((rc = rec_link(e, recs[linked])) == DCF_OK)
             linked++;
@@ -470,9 +457,9 @@ static dcf_conflict_t *acc_for(dcf_engine_reader_t *r, const dcf_operation_t *a,
             return &r->acc[r->slot_idx[s]];
         s = (s + 1) & (r->cap_slots - 1);
     }
-    if (reserve((void **)&r->acc, &r->cap_acc, r->n_acc + 1, sizeof *r->acc) != DCF_OK ||
-        reserve((void **)&r->acc_slot, &r->cap_acc_slot, r->n_acc + 1, sizeof *r->acc_slot) !=
-            DCF_OK)
+    if (dcf_array_reserve((void **)&r->acc, &r->cap_acc, r->n_acc + 1, sizeof *r->acc) != DCF_OK ||
+        dcf_array_reserve((void **)&r->acc_slot, &r->cap_acc_slot, r->n_acc + 1,
+                          sizeof *r->acc_slot) != DCF_OK)
         return NULL;
     r->slot_rec[s] = b;
     r->slot_idx[s] = (uint32_t)r->n_acc;

@@ -54,14 +54,8 @@ void svc_found_clear(svc_found_list_t *l) {
 
 static int found_cb(void *arg, const dcf_conflict_t *c) {
     svc_found_list_t *l = arg;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 16;
-        svc_found_t *nv = realloc(l->v, ncap * sizeof *nv);
-        if (nv == NULL)
-            return DCF_ENOMEM;
-        l->v = nv;
-        l->cap = ncap;
-    }
+    if (dcf_array_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) != DCF_OK)
+        return DCF_ENOMEM;
     svc_found_t *f = &l->v[l->n];
     memset(f, 0, sizeof *f);
     snprintf(f->other_id, sizeof f->other_id, "%s", c->b->id);
@@ -332,14 +326,8 @@ typedef struct {
 static int rows_cb(void *arg, const dcf_store_val_t *c, size_t nc) {
     rows_t *rs = arg;
     (void)nc;
-    if (rs->n == rs->cap) {
-        size_t ncap = rs->cap ? rs->cap * 2 : 16;
-        cf_row_t *nv = realloc(rs->v, ncap * sizeof *nv);
-        if (nv == NULL)
-            return DCF_ENOMEM;
-        rs->v = nv;
-        rs->cap = ncap;
-    }
+    if (dcf_array_reserve((void **)&rs->v, &rs->cap, rs->n + 1, sizeof *rs->v) != DCF_OK)
+        return DCF_ENOMEM;
     row_from_cols(&rs->v[rs->n++], c);
     return 0;
 }

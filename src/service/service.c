@@ -536,14 +536,8 @@ typedef struct {
 } op_loader_t;
 
 static int op_list_push(op_list_t *l, dcf_operation_t *op) {
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 1024;
-        dcf_operation_t **no = realloc(l->ops, ncap * sizeof *no);
-        if (no == NULL)
-            return DCF_ENOMEM;
-        l->ops = no;
-        l->cap = ncap;
-    }
+    if (dcf_array_reserve((void **)&l->ops, &l->cap, l->n + 1, sizeof *l->ops) != DCF_OK)
+        return DCF_ENOMEM;
     l->ops[l->n++] = op;
     return DCF_OK;
 }
