@@ -324,8 +324,12 @@ static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_t
     return rc;
 }
 
-static int create_fn(dcf_store_tx_t *tx, void *arg) {
-    opw_t *w = arg;
+/* The SQL half of a create (insert) or an update of w->op, inside the
+ * write: the engine's conflicts, the strict policy, the row, the owner's
+ * event and audit entry, the conflict rows, and the disclosure of the views
+ * the answer will show.  The caller then changes the engine. */
+static int op_write_checked(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq,
+                            dcf_time_t created, const char *event, const char *action) {
     dcf_service_t *s = w->s;
     svc_found_list_t found = {0};
     int rc;
@@ -337,19 +341,31 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
         rc = DCF_ECONFLICT;
         goto out;
     }
-    w->version = 1;
-    snprintf(w->state, sizeof w->state, "planned");
-    if ((rc = op_save(tx, w, true, s->op_seq + 1, w->now)) != DCF_OK)
+    if ((rc = op_save(tx, w, insert, seq, created)) != DCF_OK)
         goto out;
     w->views = json_array();
-    rc = op_event(s, tx, w, w->op->party, "operation.created", "operation.create");
+    rc = op_event(s, tx, w, w->op->party, event, action);
     if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->who, w->op, true, &found, w->now, w->resource, w->views,
+        rc = svc_conflicts_sync(s, tx, w->who, w->op, insert, &found, w->now, w->resource, w->views,
                                 &w->notify);
     if (rc == DCF_OK) /* the answer shows these views */
         rc = svc_audit_disclose(s, tx, w->who, w->now, w->views);
+out:
+    svc_found_clear(&found);
+    return rc;
+}
+
+static int create_fn(dcf_store_tx_t *tx, void *arg) {
+    opw_t *w = arg;
+    dcf_service_t *s = w->s;
+    int rc;
+
+    w->version = 1;
+    snprintf(w->state, sizeof w->state, "planned");
+    rc = op_write_checked(tx, w, true, s->op_seq + 1, w->now, "operation.created",
+                          "operation.create");
     if (rc != DCF_OK)
-        goto out;
+        return rc;
     pthread_rwlock_wrlock(&s->eng_lock);
     rc = dcf_engine_add(s->eng, w->op);
     pthread_rwlock_unlock(&s->eng_lock);
@@ -357,15 +373,12 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
         w->op = NULL; /* the engine owns it */
         s->op_seq++;
     }
-out:
-    svc_found_clear(&found);
     return rc;
 }
 
 static int update_fn(dcf_store_tx_t *tx, void *arg) {
     opw_t *w = arg;
     dcf_service_t *s = w->s;
-    svc_found_list_t found = {0};
     oprow_t row;
     int rc;
 
@@ -379,26 +392,11 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     const dcf_operation_t *old = dcf_engine_get(s->eng, w->id);
     if ((rc = op_times_check(s, w->op, old, w->now, &w->time_rule)) != DCF_OK)
         return rc;
-    if ((rc = svc_find_conflicts(s, NULL, w->op, &found)) != DCF_OK)
-        goto out;
-    if (strict_refuses(s, w->op, &found)) {
-        w->refused = check_views(s, &found);
-        rc = DCF_ECONFLICT;
-        goto out;
-    }
     w->version = row.version + 1;
     snprintf(w->state, sizeof w->state, "%s", row.state);
-    if ((rc = op_save(tx, w, false, 0, row.created)) != DCF_OK)
-        goto out;
-    w->views = json_array();
-    rc = op_event(s, tx, w, w->op->party, "operation.updated", "operation.update");
-    if (rc == DCF_OK)
-        rc = svc_conflicts_sync(s, tx, w->who, w->op, false, &found, w->now, w->resource, w->views,
-                                &w->notify);
-    if (rc == DCF_OK)
-        rc = svc_audit_disclose(s, tx, w->who, w->now, w->views);
+    rc = op_write_checked(tx, w, false, 0, row.created, "operation.updated", "operation.update");
     if (rc != DCF_OK)
-        goto out;
+        return rc;
     pthread_rwlock_wrlock(&s->eng_lock);
     dcf_engine_remove(s->eng, w->id);
     rc = dcf_engine_add(s->eng, w->op);
@@ -406,8 +404,6 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
     if (rc != DCF_OK)
         svc_fail_stop(rc); /* the old version is gone from memory but not from disk */
     w->op = NULL;
-out:
-    svc_found_clear(&found);
     return rc;
 }
 
