@@ -57,6 +57,7 @@ typedef enum {
     DCF_ROLE_PLANNER,
     DCF_ROLE_DUTY,
     DCF_ROLE_VIEWER,
+    DCF_ROLE_SENIOR, /* the senior desk (the hotline's senior level) */
     DCF_ROLE_COUNT
 } dcf_role_t;
 
@@ -86,6 +87,25 @@ void dcf_problem_clear(dcf_problem_t *p);
 
 typedef enum { DCF_POLICY_ADVISORY = 0, DCF_POLICY_STRICT = 1 } dcf_policy_t;
 
+/* Message types of the hotline, in escalating order. */
+typedef enum {
+    DCF_MSG_INFO = 0,
+    DCF_MSG_REQUEST,
+    DCF_MSG_WARNING,
+    DCF_MSG_URGENT,
+    DCF_MSG_TYPE_COUNT
+} dcf_msg_type_t;
+
+/* The hotline's timings (docs/hotline.md); all microseconds. */
+typedef struct {
+    int64_t ack_us[DCF_MSG_TYPE_COUNT]; /* acknowledgement time per type; 0: none */
+    int64_t escalation_repeat_us;       /* between escalations of one message */
+    int64_t ring_timeout_us;            /* a call not answered by then is missed */
+    int64_t line_check_us;              /* between line checks (0: none) */
+    int64_t freeze_after_us;            /* senior silence that raises the freeze alert */
+    int64_t presence_window_us;         /* a heartbeat keeps a desk present this long */
+} dcf_hotline_opts_t;
+
 typedef struct {
     dcf_store_opts_t store;
     const char *rules_path;  /* separation rule table (JSON) or NULL for built-in defaults */
@@ -100,6 +120,13 @@ typedef struct {
     void (*on_event)(void *arg, uint64_t party_tag);
     void *on_event_arg;
     const char *audit_key_path; /* the audit log's Ed25519 signing key (required) */
+    dcf_hotline_opts_t hotline;
+    /* The message templates (borrowed, outlive the service); NULL: none. */
+    const struct dcf_template_set_s *templates;
+    /* The test clock: an admin may move the service's clock forward
+     * (dcf_clock_advance).  Never on in production (serve refuses it on a
+     * non-loopback listener). */
+    bool test_clock;
 } dcf_service_opts_t;
 
 /* Defaults for every field (store uri "sqlite:deconflict.db"). */
@@ -125,6 +152,9 @@ int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_
 size_t dcf_service_live_operations(dcf_service_t *s);
 size_t dcf_service_open_conflicts(dcf_service_t *s);
 void dcf_service_store_stats(dcf_service_t *s, dcf_store_stats_t *out);
+
+/* The service's clock: the system clock, plus the test clock's offset. */
+dcf_time_t dcf_service_now(dcf_service_t *s);
 
 /* Complete every live operation whose volumes have all ended by `now`.
  * Returns how many, or a negative error. */
@@ -252,6 +282,77 @@ int dcf_conflict_respond(dcf_service_t *s, const dcf_principal_t *who, const cha
 /* Bit for a conflict state name ("open", "acknowledged", "accepted",
  * "resolved"); 0 when unknown. */
 unsigned dcf_conflict_state_bit(const char *s, size_t len);
+
+/* ---------------------------------------------------------- hotline -- */
+
+/* Lines, messages, calls, readouts, presence, the contact record and the
+ * timers, as docs/hotline.md describes them.  `locale` ("en" or "ru")
+ * chooses the template rendering in results.  Results are new JSON values
+ * the caller owns. */
+int dcf_line_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
+                    struct json_t **out, dcf_problem_t *p);
+int dcf_line_list(dcf_service_t *s, const dcf_principal_t *who, unsigned limit, int64_t after,
+                  struct json_t **out, dcf_problem_t *p);
+int dcf_line_get(dcf_service_t *s, const dcf_principal_t *who, const char *id, struct json_t **out,
+                 dcf_problem_t *p);
+int dcf_line_accept(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                    struct json_t **out, dcf_problem_t *p);
+/* suspend = false: resume (body may be NULL). */
+int dcf_line_suspend(dcf_service_t *s, const dcf_principal_t *who, const char *id, bool suspend,
+                     const char *body, size_t len, struct json_t **out, dcf_problem_t *p);
+int dcf_line_stats(dcf_service_t *s, const dcf_principal_t *who, const char *id,
+                   struct json_t **out, dcf_problem_t *p);
+
+/* A desk's presence: a heartbeat, and event streams opening (+1) and
+ * closing (-1).  Only duty and senior tokens count. */
+int dcf_presence_beat(dcf_service_t *s, const dcf_principal_t *who, struct json_t **out,
+                      dcf_problem_t *p);
+void dcf_presence_stream(dcf_service_t *s, const dcf_principal_t *who, int delta);
+
+int dcf_msg_post(dcf_service_t *s, const dcf_principal_t *who, const char *line, const char *body,
+                 size_t len, const char *locale, struct json_t **out, dcf_problem_t *p);
+int dcf_msg_list(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t after,
+                 unsigned limit, const char *locale, struct json_t **out, dcf_problem_t *p);
+int dcf_msg_get(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
+                const char *locale, struct json_t **out, dcf_problem_t *p);
+int dcf_msg_ack(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
+                const char *body, size_t len, const char *locale, struct json_t **out,
+                dcf_problem_t *p);
+/* An event stream of `who` wrote event (type, data): when it is a message
+ * still waiting for delivery to who's party, record the delivery (queued;
+ * does not wait).  Cheap when there is nothing to deliver. */
+void dcf_msg_streamed(dcf_service_t *s, const dcf_principal_t *who, const char *type,
+                      const char *data, size_t len);
+
+typedef enum { DCF_CALL_ANSWER, DCF_CALL_DECLINE, DCF_CALL_END } dcf_call_act_t;
+int dcf_call_start(dcf_service_t *s, const dcf_principal_t *who, const char *line, const char *body,
+                   size_t len, const char *locale, struct json_t **out, dcf_problem_t *p);
+int dcf_call_list(dcf_service_t *s, const dcf_principal_t *who, const char *line, unsigned limit,
+                  int64_t after, struct json_t **out, dcf_problem_t *p);
+int dcf_call_get(dcf_service_t *s, const dcf_principal_t *who, const char *id, const char *locale,
+                 struct json_t **out, dcf_problem_t *p);
+int dcf_call_act(dcf_service_t *s, const dcf_principal_t *who, const char *id, dcf_call_act_t act,
+                 const char *body, size_t len, const char *locale, struct json_t **out,
+                 dcf_problem_t *p);
+int dcf_call_readout(dcf_service_t *s, const dcf_principal_t *who, const char *id, const char *body,
+                     size_t len, const char *locale, struct json_t **out, dcf_problem_t *p);
+
+/* Run the hotline's timers up to the service's clock: escalations, ring
+ * timeouts, line checks, freeze alerts.  Each is recorded at the time it
+ * fell due.  Returns how many fired, or a negative error.  The server
+ * calls it every second. */
+int dcf_hotline_tick(dcf_service_t *s);
+
+/* The templates: {"items": [document, ...]} and one document. */
+int dcf_templates_list(dcf_service_t *s, struct json_t **out, dcf_problem_t *p);
+int dcf_templates_get(dcf_service_t *s, const char *id, struct json_t **out, dcf_problem_t *p);
+
+/* The test clock (admin; "not-found" when the test clock is off).
+ * advance: {"advance_s": n}; runs the timers before it returns. */
+int dcf_clock_get(dcf_service_t *s, const dcf_principal_t *who, struct json_t **out,
+                  dcf_problem_t *p);
+int dcf_clock_advance(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
+                      struct json_t **out, dcf_problem_t *p);
 
 /* ----------------------------------------------------------- events -- */
 

@@ -118,6 +118,10 @@ int dcf_template_set_load_mem(const char *const *names, const char *const *texts
 int dcf_template_set_load(const char *dir, const dcf_template_limits_t *limits,
                           dcf_template_set_t **out, dcf_template_error_t *err);
 
+/* The templates compiled into the binary (the files of templates/), loaded through
+ * dcf_template_set_load_mem with the default limits. */
+int dcf_template_set_load_builtin(dcf_template_set_t **out, dcf_template_error_t *err);
+
 void dcf_template_set_free(dcf_template_set_t *set);
 
 /* Templates in load order (file name order for a directory). */

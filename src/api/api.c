@@ -22,30 +22,10 @@
 #include <jansson.h>
 #include <pthread.h>
 
-#include "deconflict/api.h"
+#include "api_int.h"
 
 extern const unsigned char dcf_openapi_json[];
 extern const size_t dcf_openapi_json_len;
-
-#define API_BUCKETS_MAX 65536 /* per-token rate buckets kept */
-#define SSE_BATCH       64    /* events read per stream read */
-#define SSE_EVENT_MAX   (64 * 1024)
-
-typedef struct {
-    char token[DCF_TOKEN_ID_MAX + 1];
-    double tokens;
-    dcf_time_t at;
-} bucket_t;
-
-struct dcf_api_s {
-    dcf_api_opts_t o;
-    _Atomic(dcf_service_t *) svc;
-    _Atomic(dcf_http_t *) http;
-    pthread_mutex_t lock; /* buckets */
-    dcf_strmap_t *buckets;
-    bucket_t **bucket_list;
-    size_t n_buckets;
-};
 
 /* --------------------------------------------------------------- setup -- */
 
@@ -108,7 +88,7 @@ static const struct {
     {"invalid-transition", 409}, {"exists", 409},    {"stale", 412},
     {"validation", 422},         {"notice", 422},    {"precondition-required", 428},
     {"rate-limited", 429},       {"not-ready", 503}, {"too-many-streams", 503},
-    {"internal", 500},
+    {"suspended", 409},          {"internal", 500},
 };
 
 static unsigned problem_status(const char *type) {
@@ -120,7 +100,7 @@ static unsigned problem_status(const char *type) {
 
 /* Reply with a service problem (and free it).  detail: the first broken
  * rule in words, or the title again. */
-static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
+void api_reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
     const char *type = p->type ? p->type : "internal";
     char detail[DCF_PROBLEM_TEXT + 200];
     json_t *e0 = json_array_get(p->errors, 0);
@@ -138,8 +118,8 @@ static void reply_problem(dcf_http_req_t *r, dcf_problem_t *p) {
     dcf_problem_clear(p);
 }
 
-static void reply_simple(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
-                         const char *pointer, const char *rule) {
+void api_reply_simple(dcf_http_req_t *r, unsigned status, const char *type, const char *title,
+                      const char *pointer, const char *rule) {
     json_t *errors = NULL;
     char detail[512];
     if (pointer != NULL) {
@@ -201,11 +181,11 @@ static bool rate_take(dcf_api_t *a, const char *token, unsigned *retry) {
 }
 
 /* Service, token and rate limit; replies and returns NULL on failure. */
-static dcf_service_t *enter(dcf_api_t *a, dcf_http_req_t *r, dcf_principal_t *who) {
+dcf_service_t *api_enter(dcf_api_t *a, dcf_http_req_t *r, dcf_principal_t *who) {
     dcf_service_t *s = atomic_load(&a->svc);
     if (s == NULL) {
         dcf_http_set_header(r, "Retry-After", "1");
-        reply_simple(r, 503, "not-ready", "The server is still loading", NULL, NULL);
+        api_reply_simple(r, 503, "not-ready", "The server is still loading", NULL, NULL);
         return NULL;
     }
     const char *h = dcf_http_req_header(r, "Authorization");
@@ -217,10 +197,10 @@ static dcf_service_t *enter(dcf_api_t *a, dcf_http_req_t *r, dcf_principal_t *wh
     }
     if (tok == NULL || dcf_service_authenticate(s, tok, who) != DCF_OK) {
         dcf_http_set_header(r, "WWW-Authenticate", "Bearer realm=\"deconflict\"");
-        reply_simple(r, 401, "unauthorized",
-                     tok == NULL ? "Send Authorization: Bearer <token>"
-                                 : "The token is unknown, malformed or revoked",
-                     NULL, NULL);
+        api_reply_simple(r, 401, "unauthorized",
+                         tok == NULL ? "Send Authorization: Bearer <token>"
+                                     : "The token is unknown, malformed or revoked",
+                         NULL, NULL);
         return NULL;
     }
     dcf_http_req_log(r, "token", who->token_id);
@@ -231,18 +211,18 @@ static dcf_service_t *enter(dcf_api_t *a, dcf_http_req_t *r, dcf_principal_t *wh
         char buf[16];
         snprintf(buf, sizeof buf, "%u", retry);
         dcf_http_set_header(r, "Retry-After", buf);
-        reply_simple(r, 429, "rate-limited", "Too many requests for this token", NULL, NULL);
+        api_reply_simple(r, 429, "rate-limited", "Too many requests for this token", NULL, NULL);
         return NULL;
     }
     return s;
 }
 
 /* Reply with a service call's outcome. */
-static void finish(dcf_http_req_t *r, int rc, unsigned status, json_t *body, dcf_problem_t *p) {
+void api_finish(dcf_http_req_t *r, int rc, unsigned status, json_t *body, dcf_problem_t *p) {
     if (rc == DCF_OK)
         dcf_http_reply_json(r, status, body);
     else
-        reply_problem(r, p);
+        api_reply_problem(r, p);
 }
 
 /* --------------------------------------------------------------- query -- */
@@ -264,22 +244,22 @@ static void qcheck_cb(void *arg, const char *key, const char *value) {
 }
 
 /* Reply 400 naming `?name`; returns false for chaining. */
-static bool bad_query(dcf_http_req_t *r, const char *name, const char *rule) {
+bool api_bad_query(dcf_http_req_t *r, const char *name, const char *rule) {
     char ptr[80];
     snprintf(ptr, sizeof ptr, "?%.60s", name);
-    reply_simple(r, 400, "bad-query", "Bad query argument", ptr, rule);
+    api_reply_simple(r, 400, "bad-query", "Bad query argument", ptr, rule);
     return false;
 }
 
-static bool query_only(dcf_http_req_t *r, const char *const *allowed) {
+bool api_query_only(dcf_http_req_t *r, const char *const *allowed) {
     qcheck_t q = {allowed, NULL};
     dcf_http_req_query_each(r, qcheck_cb, &q);
     if (q.bad != NULL)
-        return bad_query(r, q.bad, "is not a known query argument");
+        return api_bad_query(r, q.bad, "is not a known query argument");
     return true;
 }
 
-static bool query_int(dcf_http_req_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out) {
+bool api_query_int(dcf_http_req_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out) {
     const char *v = dcf_http_req_query(r, name);
     char *end;
     char rule[96];
@@ -290,7 +270,7 @@ static bool query_int(dcf_http_req_t *r, const char *name, int64_t lo, int64_t h
     if (*v == '\0' || *end != '\0' || errno != 0 || x < lo || x > hi) {
         snprintf(rule, sizeof rule, "must be an integer from %lld to %lld", (long long)lo,
                  (long long)hi);
-        return bad_query(r, name, rule);
+        return api_bad_query(r, name, rule);
     }
     *out = x;
     return true;
@@ -307,7 +287,7 @@ static bool query_states(dcf_http_req_t *r, unsigned (*bit)(const char *, size_t
         size_t n = c ? (size_t)(c - p) : strlen(p);
         unsigned b = bit(p, n);
         if (b == 0)
-            return bad_query(r, "state", "must be a comma-separated list of known states");
+            return api_bad_query(r, "state", "must be a comma-separated list of known states");
         *out |= b;
         if (c == NULL)
             break;
@@ -333,7 +313,7 @@ static void h_readyz(void *app, dcf_http_req_t *r) {
     dcf_service_t *s = atomic_load(&a->svc);
     if (s == NULL) {
         dcf_http_set_header(r, "Retry-After", "1");
-        reply_simple(r, 503, "not-ready", "The server is still loading", NULL, NULL);
+        api_reply_simple(r, 503, "not-ready", "The server is still loading", NULL, NULL);
         return;
     }
     dcf_http_reply_json(r, 200,
@@ -347,7 +327,7 @@ static void h_metrics(void *app, dcf_http_req_t *r) {
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL) {
-        reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
+        api_reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
         return;
     }
     dcf_http_t *h = atomic_load(&a->http);
@@ -395,22 +375,16 @@ static void h_openapi(void *app, dcf_http_req_t *r) {
     dcf_http_reply(r, 200, "application/json", dcf_openapi_json, dcf_openapi_json_len);
 }
 
-#define ENTER(a, r, who, s)                                                                        \
-    dcf_principal_t who;                                                                           \
-    dcf_service_t *s = enter((a), (r), &who);                                                      \
-    if (s == NULL)                                                                                 \
-        return;
+const char *const api_no_query[] = {NULL};
 
-static const char *const NO_QUERY[] = {NULL};
-
-static const char *body_of(dcf_http_req_t *r, size_t *len) {
+const char *api_body(dcf_http_req_t *r, size_t *len) {
     return dcf_http_req_body(r, len);
 }
 
 static void h_whoami(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     dcf_whoami(s, &who, &out);
     dcf_http_reply_json(r, 200, out);
@@ -421,8 +395,8 @@ static void h_party_create(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_party_create(s, &who, body, len, &out, &p);
     if (rc == DCF_OK) {
@@ -430,27 +404,27 @@ static void h_party_create(void *app, dcf_http_req_t *r) {
         snprintf(loc, sizeof loc, "/v1/parties/%s", json_string_value(json_object_get(out, "id")));
         dcf_http_set_header(r, "Location", loc);
     }
-    finish(r, rc, 201, out, &p);
+    api_finish(r, rc, 201, out, &p);
 }
 
 static void h_party_list(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_party_list(s, &who, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_party_get(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_party_get(s, &who, dcf_http_req_param(r, "id"), &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_desk_set(void *app, dcf_http_req_t *r) {
@@ -458,12 +432,12 @@ static void h_desk_set(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_party_set_desk(s, &who, dcf_http_req_param(r, "id"),
                                 dcf_http_req_param(r, "level"), body, len, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_token_create(void *app, dcf_http_req_t *r) {
@@ -471,34 +445,34 @@ static void h_token_create(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query))
         return;
     dcf_http_set_header(r, "Cache-Control", "no-store");
     int rc = dcf_token_create(s, &who, dcf_http_req_param(r, "id"), body, len, &out, &p);
-    finish(r, rc, 201, out, &p);
+    api_finish(r, rc, 201, out, &p);
 }
 
 static void h_token_list(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_token_list(s, &who, dcf_http_req_param(r, "id"), &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_token_revoke(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_token_revoke(s, &who, dcf_http_req_param(r, "id"), &p);
     if (rc == DCF_OK)
         dcf_http_reply(r, 204, NULL, NULL, 0);
     else
-        reply_problem(r, &p);
+        api_reply_problem(r, &p);
 }
 
 static void reply_op(dcf_http_req_t *r, int rc, unsigned status, json_t *out, const char *etag,
@@ -512,7 +486,7 @@ static void reply_op(dcf_http_req_t *r, int rc, unsigned status, json_t *out, co
             dcf_http_set_header(r, "Location", loc);
         }
     }
-    finish(r, rc, status, out, p);
+    api_finish(r, rc, status, out, p);
 }
 
 /* Operation writes answer after their group commit without holding a
@@ -566,8 +540,8 @@ static void h_op_create(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     op_pending_t *pd;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 201)) == NULL)
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query) || (pd = op_pending_new(r, 201)) == NULL)
         return;
     int rc = dcf_op_create_start(s, &who, body, len, op_written, pd, &pd->job, &p);
     op_started(r, pd, rc, &p);
@@ -578,7 +552,7 @@ static void h_op_get(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     char etag[24] = "";
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_op_get(s, &who, dcf_http_req_param(r, "id"), &out, etag, &p);
     reply_op(r, rc, 200, out, etag, &p);
@@ -589,8 +563,8 @@ static void h_op_update(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     op_pending_t *pd;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 200)) == NULL)
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query) || (pd = op_pending_new(r, 200)) == NULL)
         return;
     int rc = dcf_op_update_start(s, &who, dcf_http_req_param(r, "id"),
                                  dcf_http_req_header(r, "If-Match"), body, len, op_written, pd,
@@ -602,7 +576,7 @@ static void transition(void *app, dcf_http_req_t *r, dcf_op_state_t to) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     op_pending_t *pd;
-    if (!query_only(r, NO_QUERY) || (pd = op_pending_new(r, 200)) == NULL)
+    if (!api_query_only(r, api_no_query) || (pd = op_pending_new(r, 200)) == NULL)
         return;
     int rc =
         dcf_op_transition_start(s, &who, dcf_http_req_param(r, "id"), to,
@@ -655,7 +629,7 @@ static bool query_time(dcf_http_req_t *r, const char *name, bool *has, dcf_time_
     if (dcf_time_parse(v, strlen(v), out, &why) != DCF_OK) {
         char rule[160];
         snprintf(rule, sizeof rule, "must be an RFC 3339 date-time (%s)", why ? why : "malformed");
-        return bad_query(r, name, rule);
+        return api_bad_query(r, name, rule);
     }
     *has = true;
     return true;
@@ -669,26 +643,26 @@ static void h_op_list(void *app, dcf_http_req_t *r) {
     dcf_op_query_t q = {0};
     json_t *out = NULL;
     int64_t limit = a->o.page_max < 100 ? a->o.page_max : 100, cursor = 0;
-    if (!query_only(r, Q) || !query_states(r, op_state_bit, &q.states) ||
+    if (!api_query_only(r, Q) || !query_states(r, op_state_bit, &q.states) ||
         !query_time(r, "from", &q.has_from, &q.from) || !query_time(r, "to", &q.has_to, &q.to) ||
-        !query_int(r, "limit", 1, a->o.page_max, &limit) ||
-        !query_int(r, "cursor", 0, INT64_MAX, &cursor))
+        !api_query_int(r, "limit", 1, a->o.page_max, &limit) ||
+        !api_query_int(r, "cursor", 0, INT64_MAX, &cursor))
         return;
     const char *bb = dcf_http_req_query(r, "bbox");
     if (bb != NULL && !parse_bbox(bb, &q)) {
-        bad_query(r, "bbox",
-                  "must be west,south,east,north in degrees (south <= north; west > east "
-                  "crosses the antimeridian)");
+        api_bad_query(r, "bbox",
+                      "must be west,south,east,north in degrees (south <= north; west > east "
+                      "crosses the antimeridian)");
         return;
     }
     if (q.has_from && q.has_to && q.from >= q.to) {
-        bad_query(r, "to", "must be after from");
+        api_bad_query(r, "to", "must be after from");
         return;
     }
     q.limit = (unsigned)limit;
     q.after = cursor;
     int rc = dcf_op_list(s, &who, &q, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_op_check(void *app, dcf_http_req_t *r) {
@@ -697,8 +671,8 @@ static void h_op_check(void *app, dcf_http_req_t *r) {
     json_t *out = NULL;
     unsigned retry = 0;
     size_t len;
-    const char *body = body_of(r, &len);
-    if (!query_only(r, NO_QUERY))
+    const char *body = api_body(r, &len);
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_op_check(s, &who, body, len, &out, &retry, &p);
     if (rc == DCF_ELIMIT) {
@@ -706,7 +680,7 @@ static void h_op_check(void *app, dcf_http_req_t *r) {
         snprintf(buf, sizeof buf, "%u", retry);
         dcf_http_set_header(r, "Retry-After", buf);
     }
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_conflict_list(void *app, dcf_http_req_t *r) {
@@ -717,32 +691,32 @@ static void h_conflict_list(void *app, dcf_http_req_t *r) {
     json_t *out = NULL;
     unsigned states = 0;
     int64_t limit = a->o.page_max < 100 ? a->o.page_max : 100, cursor = 0;
-    if (!query_only(r, Q) || !query_states(r, dcf_conflict_state_bit, &states) ||
-        !query_int(r, "limit", 1, a->o.page_max, &limit) ||
-        !query_int(r, "cursor", 0, INT64_MAX, &cursor))
+    if (!api_query_only(r, Q) || !query_states(r, dcf_conflict_state_bit, &states) ||
+        !api_query_int(r, "limit", 1, a->o.page_max, &limit) ||
+        !api_query_int(r, "cursor", 0, INT64_MAX, &cursor))
         return;
     int rc = dcf_conflict_list(s, &who, states, (unsigned)limit, cursor, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_conflict_get(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_conflict_get(s, &who, dcf_http_req_param(r, "id"), &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void respond(void *app, dcf_http_req_t *r, bool accept) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
     json_t *out = NULL;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     int rc = dcf_conflict_respond(s, &who, dcf_http_req_param(r, "id"), accept, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_conflict_ack(void *app, dcf_http_req_t *r) {
@@ -781,6 +755,9 @@ static int sse_append(sse_t *e, const char *text, size_t n) {
 
 static int sse_event_cb(void *arg, int64_t id, const char *type, const char *data, size_t len) {
     sse_t *e = arg;
+    dcf_service_t *s = atomic_load(&e->a->svc);
+    if (s != NULL) /* a hotline message reaching a desk is delivered */
+        dcf_msg_streamed(s, &e->who, type, data, len);
     char head[128];
     int n = snprintf(head, sizeof head, "id: %lld\nevent: %s\ndata: ", (long long)id, type);
     /* Stored data is compact JSON: no newlines, so one data line. */
@@ -817,6 +794,9 @@ static ssize_t sse_read(void *arg, char *buf, size_t max) {
 
 static void sse_close(void *arg) {
     sse_t *e = arg;
+    dcf_service_t *s = atomic_load(&e->a->svc);
+    if (s != NULL)
+        dcf_presence_stream(s, &e->who, -1);
     free(e->buf);
     free(e);
 }
@@ -829,10 +809,10 @@ static void h_events(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     int64_t after = -1;
     if (who.party[0] == '\0') {
-        reply_simple(r, 403, "forbidden", "Events belong to parties", NULL, NULL);
+        api_reply_simple(r, 403, "forbidden", "Events belong to parties", NULL, NULL);
         return;
     }
-    if (!query_only(r, Q) || !query_int(r, "last_event_id", 0, INT64_MAX, &after))
+    if (!api_query_only(r, Q) || !api_query_int(r, "last_event_id", 0, INT64_MAX, &after))
         return;
     const char *lei = dcf_http_req_header(r, "Last-Event-ID");
     if (lei != NULL && after < 0) {
@@ -840,21 +820,21 @@ static void h_events(void *app, dcf_http_req_t *r) {
         errno = 0;
         long long x = strtoll(lei, &end, 10);
         if (*lei == '\0' || *end != '\0' || errno != 0 || x < 0) {
-            reply_simple(r, 400, "bad-query", "Bad Last-Event-ID", "Last-Event-ID",
-                         "must be a non-negative integer event id");
+            api_reply_simple(r, 400, "bad-query", "Bad Last-Event-ID", "Last-Event-ID",
+                             "must be a non-negative integer event id");
             return;
         }
         after = x;
     }
     dcf_http_t *h = atomic_load(&a->http);
     if (h != NULL && dcf_http_stream_count(h, who.party_tag) >= a->o.max_streams) {
-        reply_simple(r, 503, "too-many-streams", "This party has too many event streams open", NULL,
-                     NULL);
+        api_reply_simple(r, 503, "too-many-streams", "This party has too many event streams open",
+                         NULL, NULL);
         return;
     }
     sse_t *e = calloc(1, sizeof *e);
     if (e == NULL) {
-        reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
+        api_reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
         return;
     }
     e->a = a;
@@ -864,6 +844,7 @@ static void h_events(void *app, dcf_http_req_t *r) {
     e->last_sent = dcf_time_now();
     static const char HELLO[] = "retry: 3000\n: connected\n\n";
     sse_append(e, HELLO, sizeof HELLO - 1);
+    dcf_presence_stream(s, &who, +1);
     dcf_http_reply_stream(r, who.party_tag, &SSE_OPS, e);
 }
 
@@ -874,14 +855,14 @@ static void h_events(void *app, dcf_http_req_t *r) {
 /* A required integer query argument. */
 static bool query_need(dcf_http_req_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out) {
     if (dcf_http_req_query(r, name) == NULL)
-        return bad_query(r, name, "is required");
-    return query_int(r, name, lo, hi, out);
+        return api_bad_query(r, name, "is required");
+    return api_query_int(r, name, lo, hi, out);
 }
 
 /* cursor and limit of an audit list; the cursor is checked by the service. */
 static bool audit_page(dcf_api_t *a, dcf_http_req_t *r, int64_t *limit) {
     *limit = a->o.page_max < 500 ? a->o.page_max : 500;
-    return query_int(r, "limit", 1, a->o.page_max, limit);
+    return api_query_int(r, "limit", 1, a->o.page_max, limit);
 }
 
 static void h_audit_key(void *app, dcf_http_req_t *r) {
@@ -889,13 +870,13 @@ static void h_audit_key(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     (void)who;
-    if (!query_only(r, NO_QUERY))
+    if (!api_query_only(r, api_no_query))
         return;
     if (dcf_audit_key(s, &out) != DCF_OK) {
-        reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
+        api_reply_simple(r, 500, "internal", "Out of memory", NULL, NULL);
         return;
     }
-    finish(r, DCF_OK, 200, out, &p);
+    api_finish(r, DCF_OK, 200, out, &p);
 }
 
 static void h_audit_sth(void *app, dcf_http_req_t *r) {
@@ -904,16 +885,16 @@ static void h_audit_sth(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     (void)who;
-    if (!query_only(r, Q))
+    if (!api_query_only(r, Q))
         return;
     const char *f = dcf_http_req_query(r, "fresh");
     bool fresh = f != NULL && strcmp(f, "true") == 0;
     if (f != NULL && !fresh && strcmp(f, "false") != 0) {
-        bad_query(r, "fresh", "must be true or false");
+        api_bad_query(r, "fresh", "must be true or false");
         return;
     }
     int rc = dcf_audit_sth(s, fresh, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_audit_sths(void *app, dcf_http_req_t *r) {
@@ -923,10 +904,10 @@ static void h_audit_sths(void *app, dcf_http_req_t *r) {
     json_t *out = NULL;
     int64_t limit;
     (void)who;
-    if (!query_only(r, Q) || !audit_page(app, r, &limit))
+    if (!api_query_only(r, Q) || !audit_page(app, r, &limit))
         return;
     int rc = dcf_audit_sths(s, dcf_http_req_query(r, "cursor"), (unsigned)limit, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_audit_entries(void *app, dcf_http_req_t *r) {
@@ -935,10 +916,10 @@ static void h_audit_entries(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     int64_t limit;
-    if (!query_only(r, Q) || !audit_page(app, r, &limit))
+    if (!api_query_only(r, Q) || !audit_page(app, r, &limit))
         return;
     int rc = dcf_audit_entries(s, &who, dcf_http_req_query(r, "cursor"), (unsigned)limit, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_audit_inclusion(void *app, dcf_http_req_t *r) {
@@ -947,11 +928,11 @@ static void h_audit_inclusion(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     int64_t index = 0, size = 0;
-    if (!query_only(r, Q) || !query_need(r, "index", 0, INT64_MAX, &index) ||
+    if (!api_query_only(r, Q) || !query_need(r, "index", 0, INT64_MAX, &index) ||
         !query_need(r, "tree_size", 1, INT64_MAX, &size))
         return;
     int rc = dcf_audit_inclusion(s, &who, (uint64_t)index, (uint64_t)size, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static void h_audit_consistency(void *app, dcf_http_req_t *r) {
@@ -961,11 +942,11 @@ static void h_audit_consistency(void *app, dcf_http_req_t *r) {
     json_t *out = NULL;
     int64_t first = 0, second = 0;
     (void)who;
-    if (!query_only(r, Q) || !query_need(r, "first", 1, INT64_MAX, &first) ||
+    if (!api_query_only(r, Q) || !query_need(r, "first", 1, INT64_MAX, &first) ||
         !query_need(r, "second", 1, INT64_MAX, &second))
         return;
     int rc = dcf_audit_consistency(s, (uint64_t)first, (uint64_t)second, &out, &p);
-    finish(r, rc, 200, out, &p);
+    api_finish(r, rc, 200, out, &p);
 }
 
 static const dcf_http_route_t ROUTES[] = {
@@ -1001,6 +982,29 @@ static const dcf_http_route_t ROUTES[] = {
     {"GET", "/v1/audit/entries", h_audit_entries, 0},
     {"GET", "/v1/audit/proof/inclusion", h_audit_inclusion, 0},
     {"GET", "/v1/audit/proof/consistency", h_audit_consistency, 0},
+    {"POST", "/v1/lines", api_h_line_create, DCF_HTTP_JSON_BODY},
+    {"GET", "/v1/lines", api_h_line_list, 0},
+    {"GET", "/v1/lines/{id}", api_h_line_get, 0},
+    {"POST", "/v1/lines/{id}/accept", api_h_line_accept, 0},
+    {"POST", "/v1/lines/{id}/suspend", api_h_line_suspend, DCF_HTTP_JSON_BODY},
+    {"POST", "/v1/lines/{id}/resume", api_h_line_resume, 0},
+    {"GET", "/v1/lines/{id}/stats", api_h_line_stats, 0},
+    {"POST", "/v1/lines/{id}/messages", api_h_msg_post, DCF_HTTP_JSON_BODY},
+    {"GET", "/v1/lines/{id}/messages", api_h_msg_list, 0},
+    {"GET", "/v1/lines/{id}/messages/{seq}", api_h_msg_get, 0},
+    {"POST", "/v1/lines/{id}/messages/{seq}/acknowledge", api_h_msg_ack, DCF_HTTP_JSON_BODY},
+    {"POST", "/v1/lines/{id}/calls", api_h_call_start, DCF_HTTP_JSON_BODY},
+    {"GET", "/v1/lines/{id}/calls", api_h_call_list, 0},
+    {"GET", "/v1/calls/{id}", api_h_call_get, 0},
+    {"POST", "/v1/calls/{id}/answer", api_h_call_answer, 0},
+    {"POST", "/v1/calls/{id}/decline", api_h_call_decline, 0},
+    {"POST", "/v1/calls/{id}/end", api_h_call_end, 0},
+    {"POST", "/v1/calls/{id}/readout", api_h_call_readout, DCF_HTTP_JSON_BODY},
+    {"POST", "/v1/presence", api_h_presence, 0},
+    {"GET", "/v1/templates", api_h_template_list, 0},
+    {"GET", "/v1/templates/{id}", api_h_template_get, 0},
+    {"GET", "/v1/admin/clock", api_h_clock_get, 0},
+    {"POST", "/v1/admin/clock", api_h_clock_advance, DCF_HTTP_JSON_BODY},
 };
 
 const dcf_http_route_t *dcf_api_routes(size_t *n) {

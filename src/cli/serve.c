@@ -28,6 +28,7 @@
 #include "deconflict/config.h"
 #include "deconflict/http.h"
 #include "deconflict/service.h"
+#include "deconflict/template.h"
 
 extern char **environ;
 
@@ -52,6 +53,9 @@ typedef struct {
     double grid;
     int64_t batch_max, batch_wait, readers;
     int64_t sth_interval;
+    bool test_clock;
+    int64_t ack_urgent, ack_warning, ack_request, escalation_repeat, ring_timeout;
+    int64_t line_check_interval, freeze_after, presence_window;
 } serve_opts_t;
 
 #define OFF(f) offsetof(serve_opts_t, f)
@@ -118,6 +122,31 @@ static const dcf_config_opt_t SERVE_OPTS[] = {
     {"sth-interval", "DECONFLICT_STH_INTERVAL", "sth_interval", DCF_CONFIG_DURATION, 0.1, 86400,
      "60s", "how often a signed tree head is issued when the audit log has grown", NULL,
      OFF(sth_interval)},
+    {"ack-urgent", "DECONFLICT_ACK_URGENT", "ack_urgent", DCF_CONFIG_DURATION, 1, 86400, "2m",
+     "time to acknowledge an urgent hotline message (and a line check) before it escalates", NULL,
+     OFF(ack_urgent)},
+    {"ack-warning", "DECONFLICT_ACK_WARNING", "ack_warning", DCF_CONFIG_DURATION, 1, 86400, "10m",
+     "time to acknowledge a warning before it escalates", NULL, OFF(ack_warning)},
+    {"ack-request", "DECONFLICT_ACK_REQUEST", "ack_request", DCF_CONFIG_DURATION, 1, 86400, "30m",
+     "time to acknowledge a request before it escalates", NULL, OFF(ack_request)},
+    {"escalation-repeat", "DECONFLICT_ESCALATION_REPEAT", "escalation_repeat", DCF_CONFIG_DURATION,
+     10, 3600, "5m", "how often an unacknowledged message escalates again (at most 100 times)",
+     NULL, OFF(escalation_repeat)},
+    {"ring-timeout", "DECONFLICT_RING_TIMEOUT", "ring_timeout", DCF_CONFIG_DURATION, 1, 3600,
+     "120s", "a hotline call not answered by then is missed", NULL, OFF(ring_timeout)},
+    {"line-check-interval", "DECONFLICT_LINE_CHECK_INTERVAL", "line_check_interval",
+     DCF_CONFIG_DURATION, 0, 366 * 86400, "24h",
+     "how often each line's duty desks get a line check (0: never)", NULL,
+     OFF(line_check_interval)},
+    {"freeze-after", "DECONFLICT_FREEZE_AFTER", "freeze_after", DCF_CONFIG_DURATION, 60,
+     366 * 86400, "7d", "senior-level silence on a line that raises the freeze alert", NULL,
+     OFF(freeze_after)},
+    {"presence-window", "DECONFLICT_PRESENCE_WINDOW", "presence_window", DCF_CONFIG_DURATION, 1,
+     86400, "60s", "how long a desk's heartbeat keeps it present", NULL, OFF(presence_window)},
+    {"test-clock", "DECONFLICT_TEST_CLOCK", "test_clock", DCF_CONFIG_BOOL, 0, 0, "false",
+     "let the admin move the server's clock forward (POST /v1/admin/clock); tests only, loopback "
+     "only",
+     NULL, OFF(test_clock)},
 };
 #undef OFF
 #define N_SERVE_OPTS (sizeof SERVE_OPTS / sizeof SERVE_OPTS[0])
@@ -199,6 +228,7 @@ int dcf_cli_serve(int argc, char **argv) {
     dcf_api_t *api = NULL;
     dcf_http_t *http = NULL;
     dcf_service_t *svc = NULL;
+    dcf_template_set_t *templates = NULL;
     int status = 2;
     sigset_t sigs;
 
@@ -218,6 +248,13 @@ int dcf_cli_serve(int argc, char **argv) {
     if (tls && (o.tls_cert[0] == '\0' || o.tls_key[0] == '\0')) {
         fprintf(stderr, "deconflict serve: --tls-cert and --tls-key go together\n");
         return 2;
+    }
+    if (o.test_clock && !host_is_loopback(o.listen)) {
+        fprintf(stderr,
+                "deconflict serve: refusing --test-clock on %s, which is not a loopback "
+                "address: the test clock lets an admin rewrite time\n",
+                o.listen);
+        goto out;
     }
     if (!tls && !o.allow_insecure && !host_is_loopback(o.listen)) {
         fprintf(stderr,
@@ -287,6 +324,23 @@ int dcf_cli_serve(int argc, char **argv) {
     so.store.batch_max = (unsigned)o.batch_max;
     so.store.batch_wait_us = (unsigned)o.batch_wait;
     so.store.readers = (unsigned)o.readers;
+    so.hotline.ack_us[DCF_MSG_URGENT] = o.ack_urgent;
+    so.hotline.ack_us[DCF_MSG_WARNING] = o.ack_warning;
+    so.hotline.ack_us[DCF_MSG_REQUEST] = o.ack_request;
+    so.hotline.escalation_repeat_us = o.escalation_repeat;
+    so.hotline.ring_timeout_us = o.ring_timeout;
+    so.hotline.line_check_us = o.line_check_interval;
+    so.hotline.freeze_after_us = o.freeze_after;
+    so.hotline.presence_window_us = o.presence_window;
+    so.test_clock = o.test_clock;
+    dcf_template_error_t te;
+    if (dcf_template_set_load_builtin(&templates, &te) != DCF_OK) {
+        char why[700];
+        fprintf(stderr, "deconflict serve: the built-in templates: %s\n",
+                dcf_template_error_format(&te, why, sizeof why));
+        goto out;
+    }
+    so.templates = templates;
     so.on_event = dcf_api_on_event;
     so.on_event_arg = api;
     dcf_time_t t0 = dcf_time_now();
@@ -303,7 +357,7 @@ int dcf_cli_serve(int argc, char **argv) {
 
     /* Timers and signals. */
     dcf_time_t next_beat = dcf_time_now() + o.heartbeat, next_sweep = dcf_time_now();
-    dcf_time_t next_sth = dcf_time_now();
+    dcf_time_t next_sth = dcf_time_now(), next_hotline = dcf_time_now();
     for (;;) {
         dcf_time_t now = dcf_time_now();
         if (now >= next_sth) {
@@ -313,8 +367,15 @@ int dcf_cli_serve(int argc, char **argv) {
                      json_pack("{s:s}", "error", dcf_strerror(irc)));
             next_sth = now + o.sth_interval;
         }
+        if (now >= next_hotline) {
+            int n = dcf_hotline_tick(svc);
+            if (n < 0)
+                logj("error", "hotline timers failed",
+                     json_pack("{s:s}", "error", dcf_strerror(n)));
+            next_hotline = now + DCF_USEC_PER_SEC;
+        }
         if (now >= next_sweep) {
-            int n = dcf_service_sweep(svc, now);
+            int n = dcf_service_sweep(svc, dcf_service_now(svc));
             if (n > 0)
                 logj("info", "completed ended operations", json_pack("{s:i}", "count", n));
             next_sweep = now + o.sweep;
@@ -326,6 +387,8 @@ int dcf_cli_serve(int argc, char **argv) {
         dcf_time_t wake = next_beat < next_sweep ? next_beat : next_sweep;
         if (next_sth < wake)
             wake = next_sth;
+        if (next_hotline < wake)
+            wake = next_hotline;
         dcf_time_t wait = wake - dcf_time_now();
         if (wait < 1000)
             wait = 1000;
@@ -344,6 +407,7 @@ out:
         dcf_api_set_service(api, NULL);
     dcf_service_close(svc);
     dcf_api_free(api);
+    dcf_template_set_free(templates);
     free(cert);
     free(key);
     if (status == 0)

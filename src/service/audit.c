@@ -358,7 +358,7 @@ typedef struct {
 static int config_fn(dcf_store_tx_t *tx, void *arg) {
     config_w_t *c = arg;
     svc_audit_obj_t o = {"config", "server", c->config, NULL};
-    return svc_audit_add(c->s, tx, NULL, dcf_time_now(), "server.start", &o, 1, c->parties, c->n);
+    return svc_audit_add(c->s, tx, NULL, svc_now(c->s), "server.start", &o, 1, c->parties, c->n);
 }
 
 int svc_audit_config(dcf_service_t *s) {
@@ -410,7 +410,7 @@ static int sth_fn(dcf_store_tx_t *tx, void *arg) {
     svc_audit_t *a = &w->s->audit;
     uint8_t root[DCF_MERKLE_HASH_LEN], sig[crypto_sign_BYTES];
     unsigned char msg[STH_MSG_LEN];
-    int64_t ts_ms = dcf_time_now() / 1000;
+    int64_t ts_ms = svc_now(w->s) / 1000;
     uint64_t size = a->frontier.size;
 
     if (w->only_if_grown && a->sth_seq > 0 && size == a->sth_size_written)

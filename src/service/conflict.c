@@ -400,6 +400,26 @@ static bool same_json(json_t *a, json_t *b) {
     return a != NULL && b != NULL && json_equal(a, b);
 }
 
+/* Post the notice of an opened conflict on the parties' line: each side's
+ * view as a conflict read would show it (the mover's with its operation's
+ * resource, the other's with only the operation ids). */
+static int notice(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, const char *mover,
+                  json_t *own_resource, json_t *other_model, dcf_time_t now, svc_notify_t *n) {
+    json_t *views[2];
+    for (int i = 0; i < 2; i++) {
+        bool moving = strcmp(r->party[i], mover) == 0;
+        views[i] =
+            row_view(s, r, r->party[i], moving ? own_resource : NULL, moving ? other_model : NULL);
+    }
+    const char *parties[2] = {r->party[0], r->party[1]};
+    int rc = views[0] != NULL && views[1] != NULL
+                 ? svc_notice_post(s, tx, r->id, parties, views, now, n)
+                 : DCF_ENOMEM;
+    json_decref(views[0]);
+    json_decref(views[1]);
+    return rc;
+}
+
 int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
                        const dcf_operation_t *op, bool fresh, const svc_found_list_t *found,
                        dcf_time_t now, json_t *own_resource, json_t *views, svc_notify_t *n) {
@@ -476,6 +496,8 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal
         rc = row_save(tx, r, insert);
         if (rc == DCF_OK && event != NULL)
             rc = events_both(s, tx, who, r, event, NULL, changed, now, n);
+        if (rc == DCF_OK && event != NULL && atomic_load(&s->lines_open) > 0)
+            rc = notice(s, tx, r, op->party, own_resource, f->other_model, now, n);
         if (rc == DCF_OK && views != NULL)
             json_array_append_new(views, row_view(s, r, op->party, own_resource, f->other_model));
         if (insert)
@@ -590,7 +612,7 @@ typedef struct {
 
 static int disclose_fn(dcf_store_tx_t *tx, void *arg) {
     disclose_w_t *d = arg;
-    return svc_audit_disclose(d->s, tx, d->who, dcf_time_now(), d->views);
+    return svc_audit_disclose(d->s, tx, d->who, svc_now(d->s), d->views);
 }
 
 /* Views leave the server only with their trace in the audit log. */
@@ -666,18 +688,17 @@ typedef struct {
     const dcf_principal_t *who;
     const char *id;
     bool accept;
+    bool from_notice; /* the notice's acknowledgement: do not go back to it */
     json_t *view;
     svc_notify_t notify;
 } respond_t;
 
-static int respond_fn(dcf_store_tx_t *tx, void *arg) {
-    respond_t *a = arg;
+static int respond_tx(dcf_store_tx_t *tx, respond_t *a, dcf_time_t now) {
     cf_row_t r;
     memset(&r, 0, sizeof r);
     view_read_t vr = {.s = a->s, .party = a->who->party, .pg = {.items = json_array()}, .keep = &r};
     dcf_store_val_t v[2] = {dcf_store_val_text(a->id, strlen(a->id)),
                             dcf_store_val_text(a->who->party, strlen(a->who->party))};
-    dcf_time_t now = dcf_time_now();
     int rc = dcf_store_tx_query(
         tx, "SELECT " JOIN_COLS JOIN_FROM " WHERE c.id = $1 AND (c.party_a = $2 OR c.party_b = $2)",
         v, 2, view_row, &vr);
@@ -710,6 +731,8 @@ static int respond_fn(dcf_store_tx_t *tx, void *arg) {
         if (rc == DCF_OK && accepted)
             rc = events_both(a->s, tx, a->who, &r, "conflict.accepted", a->who->party, false, now,
                              &a->notify);
+        if (rc == DCF_OK && acked && !a->from_notice)
+            rc = svc_notice_acked(a->s, tx, a->who, r.id, now, &a->notify);
         if (rc != DCF_OK)
             goto out;
     }
@@ -726,14 +749,32 @@ out:
     return rc;
 }
 
+static int respond_fn(dcf_store_tx_t *tx, void *arg) {
+    respond_t *a = arg;
+    return respond_tx(tx, a, svc_now(a->s));
+}
+
+int svc_conflict_ack_tx(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                        const char *id, dcf_time_t now, svc_notify_t *n) {
+    respond_t a = {.s = s, .who = who, .id = id, .from_notice = true};
+    int rc = respond_tx(tx, &a, now);
+    json_decref(a.view);
+    for (size_t i = 0; i < a.notify.n; i++)
+        svc_notify_add(n, a.notify.tags[i]);
+    if (a.notify.all)
+        n->all = true;
+    return rc;
+}
+
 int dcf_conflict_respond(dcf_service_t *s, const dcf_principal_t *who, const char *id, bool accept,
                          json_t **out, dcf_problem_t *p) {
     if (who->party[0] == '\0')
         return svc_fail(p, DCF_EPERM, "forbidden", "Conflicts belong to parties");
     /* The role first (it reveals nothing), then existence for this party. */
-    if (who->role != DCF_ROLE_DUTY && who->role != DCF_ROLE_PARTY_ADMIN)
+    if (who->role != DCF_ROLE_DUTY && who->role != DCF_ROLE_SENIOR &&
+        who->role != DCF_ROLE_PARTY_ADMIN)
         return svc_fail(p, DCF_EPERM, "forbidden",
-                        "Only the duty desk or a party-admin responds to conflicts");
+                        "Only a desk (duty, senior) or a party-admin responds to conflicts");
     json_t *probe = NULL;
     int rc = dcf_conflict_get(s, who, id, &probe, p);
     json_decref(probe);

@@ -583,8 +583,7 @@ static dcf_op_job_t *job_new(dcf_service_t *s, const dcf_principal_t *who, job_k
         snprintf(j->id, sizeof j->id, "%s", id);
     else
         svc_random_id("op-", j->id, sizeof j->id);
-    j->w = (opw_t){
-        .s = s, .who = &j->who, .id = j->id, .if_match = j->if_match, .now = dcf_time_now()};
+    j->w = (opw_t){.s = s, .who = &j->who, .id = j->id, .if_match = j->if_match, .now = svc_now(s)};
     return j;
 }
 
@@ -987,7 +986,7 @@ int dcf_op_check(dcf_service_t *s, const dcf_principal_t *who, const char *body,
                  json_t **out, unsigned *retry_after_s, dcf_problem_t *p) {
     dcf_operation_t *op = NULL;
     svc_found_list_t found = {0};
-    check_rec_t rec = {.who = who, .now = dcf_time_now()};
+    check_rec_t rec = {.who = who, .now = svc_now(s)};
     dcf_engine_reader_t *rd = NULL;
     int rc;
     if ((rc = party_only(who, true, p)) != DCF_OK)

@@ -222,7 +222,7 @@ static int desks_check(json_t *desks, dcf_problem_t *p) {
 int dcf_party_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
                      json_t **out, dcf_problem_t *p) {
     static const char *const MEMBERS[] = {"id", "name", "desks", NULL};
-    party_new_t a = {.s = s, .now = dcf_time_now(), .who = who};
+    party_new_t a = {.s = s, .now = svc_now(s), .who = who};
     json_t *j = NULL, *v;
     int rc;
 
@@ -337,7 +337,7 @@ int dcf_party_set_desk(dcf_service_t *s, const dcf_principal_t *who, const char 
         return rc;
     if ((rc = svc_only_members(j, MEMBERS, "Invalid desk", p)) != DCF_OK)
         goto out;
-    desk_set_t a = {s, id, level, json_object_get(j, "contact"), dcf_time_now(), who};
+    desk_set_t a = {s, id, level, json_object_get(j, "contact"), svc_now(s), who};
     if (a.contact == NULL) {
         rc = svc_invalid(p, "Invalid desk", "/contact", "is required");
         goto out;
@@ -419,7 +419,7 @@ static int token_write(dcf_service_t *s, token_new_t *a) {
     svc_random_id("tok-", a->id, sizeof a->id);
     svc_token_secret(a->secret, a->hash);
     a->s = s;
-    a->now = dcf_time_now();
+    a->now = svc_now(s);
     return svc_write(s, token_new_fn, a);
 }
 
@@ -534,7 +534,7 @@ typedef struct {
 
 static int revoke_fn(dcf_store_tx_t *tx, void *arg) {
     revoke_t *a = arg;
-    dcf_store_val_t v[2] = {dcf_store_val_int(dcf_time_now()),
+    dcf_store_val_t v[2] = {dcf_store_val_int(svc_now(a->s)),
                             dcf_store_val_text(a->id, strlen(a->id))};
     int64_t changed = 0;
     int rc = dcf_store_tx_exec(tx,

@@ -129,10 +129,97 @@ static const char MIGRATION_3[] =
     "  FROM audit_concerns c JOIN parties p ON p.id = c.party;"
     "DROP TABLE audit_concerns;";
 
+/* The hotline (docs/hotline.md): lines and their members; messages with a
+ * per-line sequence number and, per recipient party, its delivery state
+ * (`next_escalation` is when it escalates next, NULL when it no longer
+ * can); calls with their answer, declines and end; each party's readout of
+ * a call.  Times are microseconds; `escalations` and `declines` are JSON
+ * arrays. */
+static const char MIGRATION_4[] = "CREATE TABLE lines ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  seq BIGINT NOT NULL UNIQUE,"
+                                  "  name TEXT NOT NULL,"
+                                  "  proposed_by TEXT NOT NULL REFERENCES parties(id),"
+                                  "  state TEXT NOT NULL,"
+                                  "  created_at BIGINT NOT NULL,"
+                                  "  opened_at BIGINT,"
+                                  "  last_seq BIGINT NOT NULL,"
+                                  "  next_check_at BIGINT,"
+                                  "  senior_answer_at BIGINT,"
+                                  "  freeze_since BIGINT,"
+                                  "  freeze_at BIGINT);"
+                                  "CREATE TABLE line_members ("
+                                  "  line TEXT NOT NULL REFERENCES lines(id),"
+                                  "  party TEXT NOT NULL REFERENCES parties(id),"
+                                  "  pos BIGINT NOT NULL,"
+                                  "  accepted_at BIGINT,"
+                                  "  suspended TEXT,"
+                                  "  suspended_at BIGINT,"
+                                  "  PRIMARY KEY (line, party));"
+                                  "CREATE INDEX line_members_party ON line_members (party, line);"
+                                  "CREATE TABLE messages ("
+                                  "  line TEXT NOT NULL REFERENCES lines(id),"
+                                  "  seq BIGINT NOT NULL,"
+                                  "  kind TEXT NOT NULL,"
+                                  "  type TEXT NOT NULL,"
+                                  "  level TEXT NOT NULL,"
+                                  "  sender TEXT,"
+                                  "  token TEXT,"
+                                  "  body TEXT NOT NULL,"
+                                  "  call TEXT,"
+                                  "  conflict TEXT,"
+                                  "  sent_at BIGINT NOT NULL,"
+                                  "  deadline BIGINT,"
+                                  "  PRIMARY KEY (line, seq));"
+                                  "CREATE INDEX messages_call ON messages (call);"
+                                  "CREATE INDEX messages_conflict ON messages (conflict);"
+                                  "CREATE TABLE message_rcpt ("
+                                  "  line TEXT NOT NULL,"
+                                  "  seq BIGINT NOT NULL,"
+                                  "  party TEXT NOT NULL,"
+                                  "  state TEXT NOT NULL,"
+                                  "  delivered_at BIGINT,"
+                                  "  acked_at BIGINT,"
+                                  "  acked_by TEXT,"
+                                  "  reply TEXT,"
+                                  "  escalations TEXT NOT NULL,"
+                                  "  next_escalation BIGINT,"
+                                  "  PRIMARY KEY (line, seq, party));"
+                                  "CREATE INDEX message_rcpt_due ON message_rcpt (next_escalation);"
+                                  "CREATE TABLE calls ("
+                                  "  id TEXT PRIMARY KEY,"
+                                  "  seq BIGINT NOT NULL UNIQUE,"
+                                  "  line TEXT NOT NULL REFERENCES lines(id),"
+                                  "  level TEXT NOT NULL,"
+                                  "  topic TEXT NOT NULL,"
+                                  "  caller TEXT NOT NULL,"
+                                  "  caller_by TEXT,"
+                                  "  state TEXT NOT NULL,"
+                                  "  started_at BIGINT NOT NULL,"
+                                  "  ring_until BIGINT NOT NULL,"
+                                  "  answered_at BIGINT,"
+                                  "  answered_party TEXT,"
+                                  "  answered_by TEXT,"
+                                  "  declines TEXT NOT NULL,"
+                                  "  missed_at BIGINT,"
+                                  "  ended_at BIGINT,"
+                                  "  ended_by TEXT);"
+                                  "CREATE INDEX calls_line ON calls (line, seq);"
+                                  "CREATE INDEX calls_ringing ON calls (state, ring_until);"
+                                  "CREATE TABLE readouts ("
+                                  "  call TEXT NOT NULL REFERENCES calls(id),"
+                                  "  party TEXT NOT NULL,"
+                                  "  visibility TEXT NOT NULL,"
+                                  "  text TEXT NOT NULL,"
+                                  "  by_name TEXT,"
+                                  "  filed_at BIGINT NOT NULL,"
+                                  "  PRIMARY KEY (call, party));";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
     {3, MIGRATION_3},
+    {4, MIGRATION_4},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

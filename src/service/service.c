@@ -21,8 +21,8 @@
 
 #include "service_int.h"
 
-static const char *const ROLE_NAMES[DCF_ROLE_COUNT] = {"admin", "party-admin", "planner", "duty",
-                                                       "viewer"};
+static const char *const ROLE_NAMES[DCF_ROLE_COUNT] = {"admin", "party-admin", "planner",
+                                                       "duty",  "viewer",      "senior"};
 
 const char *dcf_role_name(dcf_role_t r) {
     return (unsigned)r < DCF_ROLE_COUNT ? ROLE_NAMES[r] : NULL;
@@ -52,6 +52,18 @@ void dcf_service_opts_default(dcf_service_opts_t *o) {
     o->grid_m = 1000.0;
     o->check_per_min = 60;
     o->page_max = 1000;
+    o->hotline.ack_us[DCF_MSG_URGENT] = 2 * 60 * DCF_USEC_PER_SEC;
+    o->hotline.ack_us[DCF_MSG_WARNING] = 10 * 60 * DCF_USEC_PER_SEC;
+    o->hotline.ack_us[DCF_MSG_REQUEST] = 30 * 60 * DCF_USEC_PER_SEC;
+    o->hotline.escalation_repeat_us = 5 * 60 * DCF_USEC_PER_SEC;
+    o->hotline.ring_timeout_us = 120 * DCF_USEC_PER_SEC;
+    o->hotline.line_check_us = 86400 * DCF_USEC_PER_SEC;
+    o->hotline.freeze_after_us = 7 * 86400 * DCF_USEC_PER_SEC;
+    o->hotline.presence_window_us = 60 * DCF_USEC_PER_SEC;
+}
+
+dcf_time_t dcf_service_now(dcf_service_t *s) {
+    return dcf_time_now() + atomic_load(&s->clock_offset);
 }
 
 /* ------------------------------------------------------------ helpers -- */
@@ -743,11 +755,14 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     pthread_mutex_init(&s->readers_lock, NULL);
     pthread_mutex_init(&s->cache_lock, NULL);
     pthread_mutex_init(&s->audit.mu, NULL);
+    pthread_mutex_init(&s->pending_lock, NULL);
+    pthread_mutex_init(&s->tick_lock, NULL);
     locks = true;
     l.s = s;
     if ((rc = dcf_strmap_new(&s->parties)) != DCF_OK ||
         (rc = dcf_strmap_new(&s->tokens_by_hash)) != DCF_OK ||
-        (rc = dcf_strmap_new(&s->tokens_by_id)) != DCF_OK) {
+        (rc = dcf_strmap_new(&s->tokens_by_id)) != DCF_OK ||
+        (rc = dcf_strmap_new(&s->pending)) != DCF_OK) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -802,6 +817,10 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     free(l.ops);
     l.ops = NULL;
     l.n = 0;
+    if ((rc = svc_hotline_open(s)) != DCF_OK) {
+        snprintf(err, errlen, "loading the hotline: %s", dcf_strerror(rc));
+        goto fail;
+    }
     if ((rc = svc_audit_config(s)) != DCF_OK) {
         snprintf(err, errlen, "recording the configuration in the audit log: %s", dcf_strerror(rc));
         goto fail;
@@ -842,6 +861,9 @@ void dcf_service_close(dcf_service_t *s) {
     dcf_strmap_free(s->parties);
     dcf_strmap_free(s->tokens_by_hash);
     dcf_strmap_free(s->tokens_by_id);
+    dcf_strmap_free(s->pending); /* values are not pointers */
+    pthread_mutex_destroy(&s->pending_lock);
+    pthread_mutex_destroy(&s->tick_lock);
     pthread_rwlock_destroy(&s->eng_lock);
     pthread_mutex_destroy(&s->readers_lock);
     pthread_mutex_destroy(&s->cache_lock);

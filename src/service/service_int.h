@@ -33,6 +33,8 @@ typedef struct {
     int64_t event_seq;   /* writer: last event id used */
     double check_tokens; /* check-rate bucket (cache_lock) */
     dcf_time_t check_at;
+    int streams[2];     /* open event streams of the duty [0] and senior [1] desks (cache_lock) */
+    dcf_time_t seen[2]; /* the desks' latest heartbeat or stream (cache_lock) */
 } svc_party_t;
 
 typedef struct {
@@ -90,7 +92,19 @@ struct dcf_service_s {
     atomic_size_t open_conflicts;
     svc_audit_t audit;
     json_t *rules_json; /* the rule table as loaded (NULL: built-in default) */
+
+    _Atomic int64_t clock_offset; /* the test clock's advance (microseconds) */
+    atomic_size_t lines_open;     /* open lines (conflict notices are skipped at 0) */
+    int64_t line_seq, call_seq;   /* writer */
+    /* Messages not yet delivered, "line/seq/party" -> non-NULL, so that an
+     * event stream can tell cheaply whether it delivers something. */
+    pthread_mutex_t pending_lock;
+    dcf_strmap_t *pending;
+    pthread_mutex_t tick_lock; /* one dcf_hotline_tick at a time */
 };
+
+/* The service's clock (dcf_service_now). */
+#define svc_now(s) dcf_service_now(s)
 
 /* ------------------------------------------------------------ helpers -- */
 
@@ -249,6 +263,121 @@ json_t *svc_check_view(dcf_service_t *s, const svc_found_t *f);
 /* Render a stored operation row as its resource. */
 json_t *svc_op_resource(const char *body, size_t len, int64_t version, const char *state,
                         dcf_time_t created, dcf_time_t updated);
+
+/* ----------------------------------------------------------- hotline -- */
+
+#define SVC_LINE_MEMBERS_MAX 16  /* parties on one line */
+#define SVC_REASON_MAX       500 /* bytes of a suspension or decline reason */
+#define SVC_NAME_MAX         100 /* bytes of a person's name ("by") */
+#define SVC_ID_MAX           40  /* bytes of a line, call or conflict id */
+
+/* Desk levels: 0 duty, 1 senior. */
+enum { SVC_DUTY = 0, SVC_SENIOR = 1 };
+extern const char *const svc_level_names[2];
+/* The level of a name, or -1. */
+int svc_level_parse(const char *s);
+/* The desk of a role: SVC_DUTY, SVC_SENIOR, or -1. */
+int svc_role_level(dcf_role_t r);
+
+typedef struct {
+    char party[DCF_PARTY_MAX + 1];
+    dcf_time_t accepted_at;             /* 0: not yet */
+    char suspended[SVC_REASON_MAX + 1]; /* "" when its side is not suspended */
+    dcf_time_t suspended_at;
+} svc_member_t;
+
+/* A line as the hotline's files read it (members in proposal order). */
+typedef struct {
+    char id[SVC_ID_MAX];
+    int64_t seq;
+    char name[DCF_PARTY_NAME_MAX + 1];
+    char proposed_by[DCF_PARTY_MAX + 1];
+    char state[16]; /* "proposed", "open" */
+    dcf_time_t created_at, opened_at, next_check_at, senior_answer_at, freeze_since, freeze_at;
+    int64_t last_seq; /* messages posted */
+    size_t n;
+    svc_member_t m[SVC_LINE_MEMBERS_MAX];
+} svc_line_t;
+
+/* A query in tx when given (writer), else on the read pool. */
+int svc_query(dcf_service_t *s, dcf_store_tx_t *tx, const char *sql, const dcf_store_val_t *v,
+              size_t n, dcf_store_row_cb cb, void *arg);
+/* Load a line with its members.  DCF_ENOENT when there is none. */
+int svc_line_load(dcf_service_t *s, dcf_store_tx_t *tx, const char *id, svc_line_t *l);
+/* Index of a member party, or -1. */
+int svc_line_member(const svc_line_t *l, const char *party);
+bool svc_line_suspended(const svc_line_t *l);
+/* Read access for who: admin "forbidden", not a member "not-found". */
+int svc_line_access(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                    const char *id, svc_line_t *l, dcf_problem_t *p);
+/* The same check inside a write (no problem): DCF_EPERM, DCF_ENOENT, DCF_OK. */
+int svc_line_access_tx(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                       const char *id, svc_line_t *l);
+json_t *svc_line_json(dcf_service_t *s, const svc_line_t *l);
+/* writer: send `type` to every member (data borrowed, copied per party;
+ * "line" added), or only to `only` when it is not NULL. */
+int svc_line_event(dcf_service_t *s, dcf_store_tx_t *tx, const svc_line_t *l, const char *only,
+                   const char *type, json_t *data, dcf_time_t at, svc_notify_t *n);
+/* writer: an audit entry about object (type, id, state) naming every
+ * member of l (state borrowed). */
+int svc_line_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who, dcf_time_t at,
+                   const char *action, const char *type, const char *id, json_t *state,
+                   const svc_line_t *l);
+
+/* A message to write from inside a write. */
+typedef struct {
+    const svc_line_t *l;
+    const char *kind; /* "message", "notice", "check" */
+    dcf_msg_type_t type;
+    int level;
+    const dcf_principal_t *who; /* NULL: the server */
+    json_t *body;               /* borrowed: {"text", "template", "operations", ...} */
+    const char *call, *conflict;
+    const char *const *rcpt; /* recipient parties */
+    size_t n_rcpt;
+    dcf_time_t now;
+} svc_msg_new_t;
+/* writer: insert the message, its recipients, events and audit entry;
+ * *seq_out its number. */
+int svc_msg_insert(dcf_service_t *s, dcf_store_tx_t *tx, const svc_msg_new_t *m, int64_t *seq_out,
+                   svc_notify_t *n);
+/* The message (line, seq) as `party` sees it (locale for its template).
+ * DCF_ENOENT when party may not see it. */
+int svc_msg_json(dcf_service_t *s, dcf_store_tx_t *tx, const char *line, int64_t seq,
+                 const char *party, const char *locale, json_t **out);
+/* The transcript of a call (its messages, as party sees them). */
+int svc_call_transcript(dcf_service_t *s, const char *call, const char *party, const char *locale,
+                        json_t **out);
+/* writer: the hotline timers' parts (hotline.c runs them in time order). */
+int svc_msg_escalate_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, svc_notify_t *n,
+                         int *fired);
+int svc_call_miss_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, svc_notify_t *n,
+                      int *fired);
+/* writer: a senior call was answered on line l at `at` (clears a freeze). */
+int svc_line_senior_answered(dcf_service_t *s, dcf_store_tx_t *tx, const svc_line_t *l,
+                             dcf_time_t at, svc_notify_t *n);
+/* Is there a message waiting for delivery to party?  Then forget it. */
+bool svc_pending_take(dcf_service_t *s, const char *line, int64_t seq, const char *party);
+void svc_pending_add(dcf_service_t *s, const char *line, int64_t seq, const char *party);
+
+/* Service open: load what the hotline keeps in memory (open lines count,
+ * sequence numbers, messages waiting for delivery). */
+int svc_hotline_open(dcf_service_t *s);
+
+/* writer: a conflict opened between parties a and b: post its notice on
+ * their line, if they share an open one.  views[i] is party i's view of
+ * the conflict (borrowed). */
+int svc_notice_post(dcf_service_t *s, dcf_store_tx_t *tx, const char *conflict_id,
+                    const char *const party[2], json_t *const views[2], dcf_time_t now,
+                    svc_notify_t *n);
+/* writer: party `who` acknowledged conflict `conflict_id`: acknowledge its
+ * notices for that party. */
+int svc_notice_acked(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                     const char *conflict_id, dcf_time_t now, svc_notify_t *n);
+/* writer: acknowledge conflict `id` for who's party (the notice's
+ * acknowledgement).  DCF_ENOENT, DCF_ESTATE (resolved) or DCF_OK. */
+int svc_conflict_ack_tx(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                        const char *id, dcf_time_t now, svc_notify_t *n);
 
 extern const dcf_store_migration_t dcf_service_migrations[];
 extern const size_t dcf_service_n_migrations;
