@@ -1,9 +1,10 @@
 /*
  * init.c -- `deconflict init`: create (or migrate) the store and print the
  * deployment's first admin token, once.  With --demo it also sets up the
- * two demo parties `blue` and `red` with desks, tokens and the operations
- * of examples/syria-air.json moved to start an hour from now, so that the
- * demo has at least one conflict to look at.
+ * two demo parties `blue` and `red` with desks, tokens, a hotline line
+ * between them and the operations of examples/syria-air.json moved to
+ * start an hour from now, so that the demo has at least one conflict (and
+ * its notice on the line) to look at.
  *
  * The token secrets appear on stdout only; the store keeps their hashes.
  */
@@ -19,7 +20,7 @@
 
 #define DEMO_FILE_MAX (16u << 20)
 
-static const char *const DEMO_ROLES[] = {"party-admin", "planner", "duty", "viewer"};
+static const char *const DEMO_ROLES[] = {"party-admin", "planner", "duty", "senior", "viewer"};
 
 static int demo_party(dcf_service_t *s, const dcf_principal_t *admin, const char *id,
                       const char *name, const char *phone, json_t *tokens_out) {
@@ -54,6 +55,33 @@ static int demo_party(dcf_service_t *s, const dcf_principal_t *admin, const char
     }
     json_object_set_new(tokens_out, id, mine);
     return DCF_OK;
+}
+
+/* The demo's hotline: blue proposes a line to red, red accepts, so the
+ * demo's conflicts arrive on it as notices. */
+static int demo_line(dcf_service_t *s, json_t *tokens) {
+    dcf_principal_t who[2];
+    const char *party[2] = {"blue", "red"};
+    dcf_problem_t p = {0};
+    json_t *line = NULL, *out = NULL;
+    for (int i = 0; i < 2; i++) {
+        const char *t =
+            json_string_value(json_object_get(json_object_get(tokens, party[i]), "party-admin"));
+        if (t == NULL || dcf_service_authenticate(s, t, &who[i]) != DCF_OK)
+            return DCF_EINTERNAL;
+    }
+    static const char BODY[] =
+        "{\"name\": \"Blue-Red deconfliction line\", \"members\": [\"red\"]}";
+    int rc = dcf_line_create(s, &who[0], BODY, sizeof BODY - 1, &line, &p);
+    if (rc == DCF_OK)
+        rc = dcf_line_accept(s, &who[1], json_string_value(json_object_get(line, "id")), &out, &p);
+    if (rc != DCF_OK) {
+        fprintf(stderr, "deconflict init: demo line: %s\n", p.title);
+        dcf_problem_clear(&p);
+    }
+    json_decref(line);
+    json_decref(out);
+    return rc;
 }
 
 /* Post every operation of the demo file, shifted to start an hour from now. */
@@ -197,6 +225,7 @@ int dcf_cli_init(int argc, char **argv) {
         if (dcf_service_authenticate(s, secret, &admin) != DCF_OK ||
             demo_party(s, &admin, "blue", "Blue Force", "+1 555 0100", tokens) != DCF_OK ||
             demo_party(s, &admin, "red", "Red Force", "+7 555 0100", tokens) != DCF_OK ||
+            demo_line(s, tokens) != DCF_OK ||
             demo_operations(s, demo_file, tokens, &n_ops, &n_conflicts) != DCF_OK) {
             json_decref(tokens);
             json_decref(report);
