@@ -119,6 +119,11 @@ void *dcf_strmap_get(const dcf_strmap_t *m, const char *key);
 /* Remove; returns the old value or NULL when absent. */
 void *dcf_strmap_del(dcf_strmap_t *m, const char *key);
 size_t dcf_strmap_count(const dcf_strmap_t *m);
+/* Call fn for every entry, in no particular order.  fn must not change the
+ * map (freeing a value the map still names is fine when the map is freed
+ * next). */
+void dcf_strmap_each(const dcf_strmap_t *m, void (*fn)(void *arg, const char *key, void *value),
+                     void *arg);
 
 #ifdef __cplusplus
 }

@@ -150,6 +150,13 @@ void *dcf_strmap_del(dcf_strmap_t *m, const char *key) {
     return old;
 }
 
+void dcf_strmap_each(const dcf_strmap_t *m, void (*fn)(void *arg, const char *key, void *value),
+                     void *arg) {
+    for (size_t i = 0; m != NULL && i < m->cap; i++)
+        if (m->slots[i].key != NULL)
+            fn(arg, m->slots[i].key, m->slots[i].value);
+}
+
 size_t dcf_strmap_count(const dcf_strmap_t *m) {
     return m->count;
 }

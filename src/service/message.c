@@ -52,8 +52,11 @@ void svc_pending_add(dcf_service_t *s, const char *line, int64_t seq, const char
     char key[SVC_ID_MAX + DCF_PARTY_MAX + 32];
     pending_key(key, sizeof key, line, seq, party);
     pthread_mutex_lock(&s->pending_lock);
-    if (dcf_strmap_get(s->pending, key) == NULL)
-        dcf_strmap_put(s->pending, key, s); /* any non-NULL value */
+    if (dcf_strmap_get(s->pending, key) == NULL) {
+        char *own = strdup(key); /* the map borrows its keys: the value is the key */
+        if (own != NULL && dcf_strmap_put(s->pending, own, own) != DCF_OK)
+            free(own);
+    }
     pthread_mutex_unlock(&s->pending_lock);
 }
 
@@ -61,8 +64,10 @@ bool svc_pending_take(dcf_service_t *s, const char *line, int64_t seq, const cha
     char key[SVC_ID_MAX + DCF_PARTY_MAX + 32];
     pending_key(key, sizeof key, line, seq, party);
     pthread_mutex_lock(&s->pending_lock);
-    bool had = dcf_strmap_del(s->pending, key) != NULL;
+    char *own = dcf_strmap_del(s->pending, key);
     pthread_mutex_unlock(&s->pending_lock);
+    bool had = own != NULL;
+    free(own);
     return had;
 }
 
@@ -1127,7 +1132,7 @@ int svc_notice_acked(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t
         if (rc == DCF_OK)
             rc = r.v[i].body && r.v[i].rcpts ? load_rcpts(s, tx, &r.v[i]) : DCF_ENOMEM;
         if (rc == DCF_OK)
-            rc = ack_copy(s, tx, who, &r.v[i], "conflict acknowledged", NULL, now, n);
+            rc = ack_copy(s, tx, who, &r.v[i], who->token_id, NULL, now, n);
         msg_row_clear(&r.v[i]);
     }
     return rc;

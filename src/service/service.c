@@ -842,6 +842,13 @@ fail_early:
     return DCF_ENOMEM;
 }
 
+/* The pending-delivery set's values are its own keys (message.c). */
+static void pending_free(void *arg, const char *key, void *value) {
+    (void)arg;
+    (void)key;
+    free(value);
+}
+
 void dcf_service_close(dcf_service_t *s) {
     if (s == NULL)
         return;
@@ -861,7 +868,8 @@ void dcf_service_close(dcf_service_t *s) {
     dcf_strmap_free(s->parties);
     dcf_strmap_free(s->tokens_by_hash);
     dcf_strmap_free(s->tokens_by_id);
-    dcf_strmap_free(s->pending); /* values are not pointers */
+    dcf_strmap_each(s->pending, pending_free, NULL);
+    dcf_strmap_free(s->pending);
     pthread_mutex_destroy(&s->pending_lock);
     pthread_mutex_destroy(&s->tick_lock);
     pthread_rwlock_destroy(&s->eng_lock);

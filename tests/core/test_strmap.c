@@ -15,6 +15,22 @@ static uint64_t rnd(void) {
     return z ^ (z >> 31);
 }
 
+typedef struct {
+    const intptr_t *vals;
+    int *seen;
+    int wrong;
+} each_t;
+
+/* Keys are "op-<i>": check the value is vals[i] and count the visit. */
+static void each_cb(void *arg, const char *key, void *value) {
+    each_t *e = arg;
+    int i = -1;
+    if (sscanf(key, "op-%d", &i) != 1 || i < 0 || i >= NKEYS || (void *)e->vals[i] != value)
+        e->wrong++;
+    else
+        e->seen[i]++;
+}
+
 static void test_against_array(void) {
     static char keys[NKEYS][24];
     static int present[NKEYS];
@@ -57,6 +73,15 @@ static void test_against_array(void) {
         CHECK(present[i] ? got == (void *)vals[i] : got == NULL);
     }
     CHECK(dcf_strmap_get(m, "absent") == NULL);
+    /* each visits exactly the present entries, once each, with their values. */
+    int seen[NKEYS] = {0};
+    each_t e = {vals, seen, 0};
+    dcf_strmap_each(m, each_cb, &e);
+    int wrong = e.wrong;
+    for (int i = 0; i < NKEYS; i++)
+        if (seen[i] != (present[i] ? 1 : 0))
+            wrong++;
+    CHECK_INT(wrong, 0);
     dcf_strmap_free(m);
 }
 
