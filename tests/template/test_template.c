@@ -1037,8 +1037,32 @@ static void test_locale_pick(void) {
     free(big);
 }
 
+/* The set compiled into the binary is the templates/ directory, file for
+ * file: same ids, same order, same documents. */
+static void test_builtin_matches_dir(void) {
+    dcf_template_set_t *dir = shipped(), *bin = NULL;
+    dcf_template_error_t err;
+    char msg[700];
+    int rc = dcf_template_set_load_builtin(&bin, &err);
+    CHECK_MSG(rc == DCF_OK, "%s", dcf_template_error_format(&err, msg, sizeof msg));
+    if (dir != NULL && bin != NULL) {
+        CHECK_INT(dcf_template_set_count(bin), dcf_template_set_count(dir));
+        for (size_t i = 0; i < dcf_template_set_count(dir); i++) {
+            const dcf_template_t *a = dcf_template_set_at(dir, i), *b = dcf_template_set_at(bin, i);
+            CHECK_MSG(b != NULL && strcmp(dcf_template_id(a), dcf_template_id(b)) == 0,
+                      "template %zu: %s is not compiled in (DCF_EMBEDS, builtin.c)", i,
+                      dcf_template_id(a));
+            if (b != NULL)
+                CHECK(json_equal((json_t *)dcf_template_doc(a), (json_t *)dcf_template_doc(b)));
+        }
+    }
+    dcf_template_set_free(dir);
+    dcf_template_set_free(bin);
+}
+
 int main(void) {
     RUN(test_shipped_load);
+    RUN(test_builtin_matches_dir);
     RUN(test_render_notice);
     RUN(test_render_warning);
     RUN(test_render_request_and_ack);
