@@ -29,6 +29,9 @@ typedef struct {
     unsigned max_streams; /* event streams per party */
     int64_t heartbeat_us; /* SSE heartbeat interval */
     unsigned page_max;    /* largest `limit` */
+    /* The console map's tile URL template ("https://tiles.example/{z}/{x}/{y}.png"),
+     * or NULL for the offline country outlines only. */
+    const char *tile_url;
 } dcf_api_opts_t;
 
 typedef struct dcf_api_s dcf_api_t;

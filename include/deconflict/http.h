@@ -124,6 +124,8 @@ const char *dcf_http_req_body(const dcf_http_req_t *r, size_t *len);
 const char *dcf_http_req_id(const dcf_http_req_t *r);
 /* True when the connection came over TLS or from a loopback address. */
 bool dcf_http_req_is_tls(const dcf_http_req_t *r);
+/* True only when the connection came over TLS (a cookie's Secure flag). */
+bool dcf_http_req_over_tls(const dcf_http_req_t *r);
 /* Add "key": "value" to this request's access-log line (copied; at most
  * DCF_HTTP_LOG_FIELDS, further calls ignored). */
 void dcf_http_req_log(dcf_http_req_t *r, const char *key, const char *value);

@@ -127,6 +127,7 @@ typedef struct {
      * (dcf_clock_advance).  Never on in production (serve refuses it on a
      * non-loopback listener). */
     bool test_clock;
+    int64_t session_ttl_us; /* a console session's lifetime */
 } dcf_service_opts_t;
 
 /* Defaults for every field (store uri "sqlite:deconflict.db"). */
@@ -203,6 +204,24 @@ int dcf_token_list(dcf_service_t *s, const dcf_principal_t *who, const char *par
 int dcf_token_revoke(dcf_service_t *s, const dcf_principal_t *who, const char *id,
                      dcf_problem_t *p);
 int dcf_whoami(dcf_service_t *s, const dcf_principal_t *who, struct json_t **out);
+
+/* --------------------------------------------------- console sessions -- */
+
+#define DCF_SESSION_CSRF_LEN 32 /* base64url characters of a CSRF token */
+
+/* Exchange a token ({"token": "..."}) for a session: *secret (the cookie's
+ * value, DCF_TOKEN_LEN + 1 bytes) and {"csrf", "expires_at", "whoami"}.
+ * An unusable token is type "unauthorized". */
+int dcf_session_create(dcf_service_t *s, const char *body, size_t len,
+                       char secret[DCF_TOKEN_LEN + 1], struct json_t **out, dcf_problem_t *p);
+/* The principal of a live session (its token's) and its CSRF token, or
+ * DCF_ENOENT.  Memory only. */
+int dcf_session_authenticate(dcf_service_t *s, const char *secret, dcf_principal_t *who,
+                             char csrf_out[DCF_SESSION_CSRF_LEN + 1]);
+/* Sign out: the session ends for good. */
+int dcf_session_revoke(dcf_service_t *s, const char *secret, dcf_problem_t *p);
+/* Constant-time comparison of a request's CSRF header with the session's. */
+bool dcf_session_csrf_ok(const char *expected, const char *got);
 
 /* ------------------------------------------------------- operations -- */
 

@@ -34,6 +34,13 @@ int dcf_api_new(const dcf_api_opts_t *opts, dcf_api_t **out) {
     if (a == NULL)
         return DCF_ENOMEM;
     a->o = *opts;
+    if (opts->tile_url != NULL) {
+        snprintf(a->tile_url, sizeof a->tile_url, "%s", opts->tile_url);
+        const char *host = strstr(a->tile_url, "://");
+        size_t n = host ? (size_t)(host + 3 - a->tile_url) + strcspn(host + 3, "/") : 0;
+        snprintf(a->tile_origin, sizeof a->tile_origin, "%.*s", (int)n, a->tile_url);
+    }
+    a->o.tile_url = NULL; /* the caller's string need not outlive this call */
     if (a->o.page_max == 0)
         a->o.page_max = 1000;
     if (a->o.heartbeat_us <= 0)
@@ -88,7 +95,7 @@ static const struct {
     {"invalid-transition", 409}, {"exists", 409},    {"stale", 412},
     {"validation", 422},         {"notice", 422},    {"precondition-required", 428},
     {"rate-limited", 429},       {"not-ready", 503}, {"too-many-streams", 503},
-    {"suspended", 409},          {"internal", 500},
+    {"suspended", 409},          {"csrf", 403},      {"internal", 500},
 };
 
 static unsigned problem_status(const char *type) {
@@ -195,7 +202,22 @@ dcf_service_t *api_enter(dcf_api_t *a, dcf_http_req_t *r, dcf_principal_t *who) 
         while (*tok == ' ')
             tok++;
     }
-    if (tok == NULL || dcf_service_authenticate(s, tok, who) != DCF_OK) {
+    char cookie[DCF_TOKEN_LEN + 8], csrf[DCF_SESSION_CSRF_LEN + 1];
+    if (h == NULL && api_session_cookie(r, cookie, sizeof cookie)) {
+        /* The console: the session's token, and for a change its CSRF token. */
+        if (dcf_session_authenticate(s, cookie, who, csrf) != DCF_OK) {
+            api_reply_simple(r, 401, "unauthorized", "The session has ended: sign in again", NULL,
+                             NULL);
+            return NULL;
+        }
+        const char *m = dcf_http_req_method(r);
+        if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+            !dcf_session_csrf_ok(csrf, dcf_http_req_header(r, "X-CSRF-Token"))) {
+            api_reply_simple(r, 403, "csrf", "Send the session's CSRF token in X-CSRF-Token",
+                             "X-CSRF-Token", "must be the csrf value of the session");
+            return NULL;
+        }
+    } else if (tok == NULL || dcf_service_authenticate(s, tok, who) != DCF_OK) {
         dcf_http_set_header(r, "WWW-Authenticate", "Bearer realm=\"deconflict\"");
         api_reply_simple(r, 401, "unauthorized",
                          tok == NULL ? "Send Authorization: Bearer <token>"
@@ -950,11 +972,16 @@ static void h_audit_consistency(void *app, dcf_http_req_t *r) {
 }
 
 static const dcf_http_route_t ROUTES[] = {
+    {"GET", "/", api_h_console_index, 0},
+    {"GET", "/assets/{name}", api_h_console_asset, 0},
     {"GET", "/healthz", h_healthz, 0},
     {"GET", "/readyz", h_readyz, 0},
     {"GET", "/metrics", h_metrics, 0},
     {"GET", "/v1/openapi.json", h_openapi, 0},
     {"GET", "/v1/whoami", h_whoami, 0},
+    {"POST", "/v1/session", api_h_session_create, DCF_HTTP_JSON_BODY},
+    {"GET", "/v1/session", api_h_session_get, 0},
+    {"DELETE", "/v1/session", api_h_session_delete, 0},
     {"POST", "/v1/parties", h_party_create, DCF_HTTP_JSON_BODY},
     {"GET", "/v1/parties", h_party_list, 0},
     {"GET", "/v1/parties/{id}", h_party_get, 0},

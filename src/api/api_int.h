@@ -7,6 +7,7 @@
 #ifndef DCF_API_INT_H
 #define DCF_API_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <jansson.h>
@@ -26,6 +27,8 @@ typedef struct {
 
 struct dcf_api_s {
     dcf_api_opts_t o;
+    char tile_url[512];    /* copy of o.tile_url ("" for none) */
+    char tile_origin[300]; /* its scheme://host[:port], for the CSP */
     _Atomic(dcf_service_t *) svc;
     _Atomic(dcf_http_t *) http;
     pthread_mutex_t lock; /* buckets */
@@ -82,5 +85,14 @@ void api_h_template_list(void *app, dcf_http_req_t *r);
 void api_h_template_get(void *app, dcf_http_req_t *r);
 void api_h_clock_get(void *app, dcf_http_req_t *r);
 void api_h_clock_advance(void *app, dcf_http_req_t *r);
+
+/* The web console (console.c). */
+void api_h_console_index(void *app, dcf_http_req_t *r);
+void api_h_console_asset(void *app, dcf_http_req_t *r);
+void api_h_session_create(void *app, dcf_http_req_t *r);
+void api_h_session_get(void *app, dcf_http_req_t *r);
+void api_h_session_delete(void *app, dcf_http_req_t *r);
+/* The session cookie's value into out[cap]; false when there is none. */
+bool api_session_cookie(dcf_http_req_t *r, char *out, size_t cap);
 
 #endif /* DCF_API_INT_H */

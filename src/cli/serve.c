@@ -54,6 +54,8 @@ typedef struct {
     int64_t batch_max, batch_wait, readers;
     int64_t sth_interval;
     bool test_clock;
+    char tile_url[DCF_CONFIG_VALUE_MAX];
+    int64_t session_ttl;
     int64_t ack_urgent, ack_warning, ack_request, escalation_repeat, ring_timeout;
     int64_t line_check_interval, freeze_after, presence_window;
 } serve_opts_t;
@@ -143,6 +145,12 @@ static const dcf_config_opt_t SERVE_OPTS[] = {
      OFF(freeze_after)},
     {"presence-window", "DECONFLICT_PRESENCE_WINDOW", "presence_window", DCF_CONFIG_DURATION, 1,
      86400, "60s", "how long a desk's heartbeat keeps it present", NULL, OFF(presence_window)},
+    {"tile-url", "DECONFLICT_TILE_URL", "tile_url", DCF_CONFIG_STRING, 0, 0, "",
+     "map tiles for the web console (https://host/{z}/{x}/{y}.png); default: the built-in "
+     "country outlines only, no network",
+     NULL, OFF(tile_url)},
+    {"session-ttl", "DECONFLICT_SESSION_TTL", "session_ttl", DCF_CONFIG_DURATION, 60, 30 * 86400,
+     "12h", "how long a web console sign-in lasts", NULL, OFF(session_ttl)},
     {"test-clock", "DECONFLICT_TEST_CLOCK", "test_clock", DCF_CONFIG_BOOL, 0, 0, "false",
      "let the admin move the server's clock forward (POST /v1/admin/clock); tests only, loopback "
      "only",
@@ -249,6 +257,11 @@ int dcf_cli_serve(int argc, char **argv) {
         fprintf(stderr, "deconflict serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    if (o.tile_url[0] && strncmp(o.tile_url, "https://", 8) != 0 &&
+        strncmp(o.tile_url, "http://", 7) != 0) {
+        fprintf(stderr, "deconflict serve: --tile-url must be an http(s) URL template\n");
+        goto out;
+    }
     if (o.test_clock && !host_is_loopback(o.listen)) {
         fprintf(stderr,
                 "deconflict serve: refusing --test-clock on %s, which is not a loopback "
@@ -279,7 +292,8 @@ int dcf_cli_serve(int argc, char **argv) {
     dcf_api_opts_t ao = {.rate = o.rate,
                          .max_streams = (unsigned)o.max_streams,
                          .heartbeat_us = o.heartbeat,
-                         .page_max = (unsigned)o.page_max};
+                         .page_max = (unsigned)o.page_max,
+                         .tile_url = o.tile_url[0] ? o.tile_url : NULL};
     if (dcf_api_new(&ao, &api) != DCF_OK) {
         fprintf(stderr, "deconflict serve: out of memory\n");
         goto out;
@@ -333,6 +347,7 @@ int dcf_cli_serve(int argc, char **argv) {
     so.hotline.freeze_after_us = o.freeze_after;
     so.hotline.presence_window_us = o.presence_window;
     so.test_clock = o.test_clock;
+    so.session_ttl_us = o.session_ttl;
     dcf_template_error_t te;
     if (dcf_template_set_load_builtin(&templates, &te) != DCF_OK) {
         char why[700];

@@ -80,6 +80,10 @@ bool dcf_http_req_is_tls(const dcf_http_req_t *r) {
     return r->h->tls || r->loopback;
 }
 
+bool dcf_http_req_over_tls(const dcf_http_req_t *r) {
+    return r->h->tls;
+}
+
 void dcf_http_req_log(dcf_http_req_t *r, const char *key, const char *value) {
     char *k, *v;
 

@@ -215,11 +215,22 @@ static const char MIGRATION_4[] = "CREATE TABLE lines ("
                                   "  filed_at BIGINT NOT NULL,"
                                   "  PRIMARY KEY (call, party));";
 
+/* Web console sessions (session.c): the hash of the cookie's secret, the
+ * token it acts as, its CSRF token, its life. */
+static const char MIGRATION_5[] = "CREATE TABLE sessions ("
+                                  "  hash TEXT PRIMARY KEY,"
+                                  "  token TEXT NOT NULL REFERENCES tokens(id),"
+                                  "  csrf TEXT NOT NULL,"
+                                  "  created_at BIGINT NOT NULL,"
+                                  "  expires_at BIGINT NOT NULL,"
+                                  "  revoked_at BIGINT);";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
     {3, MIGRATION_3},
     {4, MIGRATION_4},
+    {5, MIGRATION_5},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

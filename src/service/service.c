@@ -60,6 +60,7 @@ void dcf_service_opts_default(dcf_service_opts_t *o) {
     o->hotline.line_check_us = 86400 * DCF_USEC_PER_SEC;
     o->hotline.freeze_after_us = 7 * 86400 * DCF_USEC_PER_SEC;
     o->hotline.presence_window_us = 60 * DCF_USEC_PER_SEC;
+    o->session_ttl_us = 12 * 3600 * DCF_USEC_PER_SEC;
 }
 
 dcf_time_t dcf_service_now(dcf_service_t *s) {
@@ -817,6 +818,10 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     free(l.ops);
     l.ops = NULL;
     l.n = 0;
+    if ((rc = svc_sessions_open(s)) != DCF_OK) {
+        snprintf(err, errlen, "loading the console sessions: %s", dcf_strerror(rc));
+        goto fail;
+    }
     if ((rc = svc_hotline_open(s)) != DCF_OK) {
         snprintf(err, errlen, "loading the hotline: %s", dcf_strerror(rc));
         goto fail;
@@ -868,6 +873,7 @@ void dcf_service_close(dcf_service_t *s) {
     dcf_strmap_free(s->parties);
     dcf_strmap_free(s->tokens_by_hash);
     dcf_strmap_free(s->tokens_by_id);
+    svc_sessions_close(s);
     dcf_strmap_each(s->pending, pending_free, NULL);
     dcf_strmap_free(s->pending);
     pthread_mutex_destroy(&s->pending_lock);

@@ -101,6 +101,7 @@ struct dcf_service_s {
     pthread_mutex_t pending_lock;
     dcf_strmap_t *pending;
     pthread_mutex_t tick_lock; /* one dcf_hotline_tick at a time */
+    dcf_strmap_t *sessions;    /* console sessions by hash (cache_lock; session.c) */
 };
 
 /* The service's clock (dcf_service_now). */
@@ -359,6 +360,10 @@ int svc_line_senior_answered(dcf_service_t *s, dcf_store_tx_t *tx, const svc_lin
 /* Is there a message waiting for delivery to party?  Then forget it. */
 bool svc_pending_take(dcf_service_t *s, const char *line, int64_t seq, const char *party);
 void svc_pending_add(dcf_service_t *s, const char *line, int64_t seq, const char *party);
+
+/* Console sessions (session.c): load the live ones; free the cache. */
+int svc_sessions_open(dcf_service_t *s);
+void svc_sessions_close(dcf_service_t *s);
 
 /* Service open: load what the hotline keeps in memory (open lines count,
  * sequence numbers, messages waiting for delivery). */
