@@ -515,6 +515,8 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal
         r->updated_at = now;
         if ((rc = row_save(tx, r, false)) == DCF_OK)
             rc = events_both(s, tx, who, r, "conflict.resolved", NULL, false, now, n);
+        if (rc == DCF_OK && atomic_load(&s->lines_open) > 0)
+            rc = svc_notice_resolved(s, tx, r->id);
         if (rc == DCF_OK)
             atomic_fetch_sub(&s->open_conflicts, 1);
     }

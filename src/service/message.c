@@ -619,7 +619,7 @@ int dcf_msg_post(dcf_service_t *s, const dcf_principal_t *who, const char *line,
         a->out = NULL;
     } else if (rc == DCF_ENOENT)
         rc = svc_fail(p, rc, "not-found", "No such line");
-    else if (rc == DCF_ESTATE && strcmp(a->why, "suspended") == 0)
+    else if (rc == DCF_ESTATE && a->why != NULL && strcmp(a->why, "suspended") == 0)
         rc = svc_fail(p, rc, "suspended",
                       "A side of this line is suspended: only urgent messages go through");
     else if (rc == DCF_ESTATE)
@@ -1136,6 +1136,17 @@ int svc_notice_acked(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t
         msg_row_clear(&r.v[i]);
     }
     return rc;
+}
+
+int svc_notice_resolved(dcf_service_t *s, dcf_store_tx_t *tx, const char *conflict_id) {
+    (void)s;
+    dcf_store_val_t v = dcf_store_val_text(conflict_id, strlen(conflict_id));
+    return dcf_store_tx_exec(tx,
+                             "UPDATE message_rcpt SET next_escalation = NULL WHERE "
+                             "next_escalation IS NOT NULL AND EXISTS (SELECT 1 FROM messages m "
+                             "WHERE m.line = message_rcpt.line AND m.seq = message_rcpt.seq AND "
+                             "m.conflict = $1)",
+                             &v, 1, NULL);
 }
 
 /* --------------------------------------------------------- escalation -- */

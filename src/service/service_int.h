@@ -379,6 +379,9 @@ int svc_notice_post(dcf_service_t *s, dcf_store_tx_t *tx, const char *conflict_i
  * notices for that party. */
 int svc_notice_acked(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
                      const char *conflict_id, dcf_time_t now, svc_notify_t *n);
+/* writer: conflict `conflict_id` resolved: its notices stop escalating
+ * (they stay unacknowledged on record). */
+int svc_notice_resolved(dcf_service_t *s, dcf_store_tx_t *tx, const char *conflict_id);
 /* writer: acknowledge conflict `id` for who's party (the notice's
  * acknowledgement).  DCF_ENOENT, DCF_ESTATE (resolved) or DCF_OK. */
 int svc_conflict_ack_tx(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
