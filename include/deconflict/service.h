@@ -152,6 +152,9 @@ int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_
 /* Live operations and unresolved conflicts right now. */
 size_t dcf_service_live_operations(dcf_service_t *s);
 size_t dcf_service_open_conflicts(dcf_service_t *s);
+/* Open hotline lines, and message copies waiting for delivery. */
+size_t dcf_service_lines_open(dcf_service_t *s);
+size_t dcf_service_undelivered(dcf_service_t *s);
 void dcf_service_store_stats(dcf_service_t *s, dcf_store_stats_t *out);
 
 /* The service's clock: the system clock, plus the test clock's offset. */

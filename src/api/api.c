@@ -367,6 +367,13 @@ static void h_metrics(void *app, dcf_http_req_t *r) {
                 "# TYPE dcf_conflicts_open gauge\ndcf_conflicts_open %zu\n",
                 dcf_service_live_operations(s), dcf_service_open_conflicts(s));
         fprintf(f,
+                "# HELP dcf_lines_open Hotline lines open.\n"
+                "# TYPE dcf_lines_open gauge\ndcf_lines_open %zu\n"
+                "# HELP dcf_messages_undelivered Hotline message copies not yet delivered to "
+                "a desk.\n"
+                "# TYPE dcf_messages_undelivered gauge\ndcf_messages_undelivered %zu\n",
+                dcf_service_lines_open(s), dcf_service_undelivered(s));
+        fprintf(f,
                 "# HELP dcf_store_commit_seconds Time spent in durable COMMITs.\n"
                 "# TYPE dcf_store_commit_seconds summary\n"
                 "dcf_store_commit_seconds_sum %.6f\ndcf_store_commit_seconds_count %llu\n"

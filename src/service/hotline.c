@@ -53,6 +53,17 @@ int svc_hotline_open(dcf_service_t *s) {
     return rc;
 }
 
+size_t dcf_service_lines_open(dcf_service_t *s) {
+    return atomic_load(&s->lines_open);
+}
+
+size_t dcf_service_undelivered(dcf_service_t *s) {
+    pthread_mutex_lock(&s->pending_lock);
+    size_t n = dcf_strmap_count(s->pending);
+    pthread_mutex_unlock(&s->pending_lock);
+    return n;
+}
+
 /* ------------------------------------------------------------- freeze -- */
 
 static int freeze_audit(dcf_service_t *s, dcf_store_tx_t *tx, const svc_line_t *l, dcf_time_t at,
