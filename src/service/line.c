@@ -375,24 +375,20 @@ int dcf_line_get(dcf_service_t *s, const dcf_principal_t *who, const char *id, j
     return rc;
 }
 
+/* The page's line ids, read first; each line is loaded after the query
+ * (a read inside a read's row callback could deadlock the pool). */
 typedef struct {
-    dcf_service_t *s;
-    svc_page_t pg;
-} line_page_t;
+    char (*id)[SVC_ID_MAX];
+    int64_t *seq;
+    size_t n;
+} line_ids_t;
 
-static int line_list_row(void *arg, const dcf_store_val_t *c, size_t nc) {
-    line_page_t *lp = arg;
-    char id[SVC_ID_MAX];
+static int line_id_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    line_ids_t *ids = arg;
     (void)nc;
-    svc_text_copy(id, sizeof id, &c[0]);
-    svc_line_t *l = malloc(sizeof *l);
-    if (l == NULL)
-        return DCF_ENOMEM;
-    int rc = svc_line_load(lp->s, NULL, id, l);
-    if (rc == DCF_OK)
-        rc = svc_page_add(&lp->pg, svc_line_json(lp->s, l), c[1].u.i);
-    free(l);
-    return rc;
+    svc_text_copy(ids->id[ids->n], sizeof ids->id[0], &c[0]);
+    ids->seq[ids->n++] = c[1].u.i;
+    return 0;
 }
 
 int dcf_line_list(dcf_service_t *s, const dcf_principal_t *who, unsigned limit, int64_t after,
@@ -401,20 +397,33 @@ int dcf_line_list(dcf_service_t *s, const dcf_principal_t *who, unsigned limit, 
         return svc_fail(p, DCF_EPERM, "forbidden", "Lines belong to parties");
     if (limit == 0)
         limit = 100;
-    line_page_t lp = {.s = s, .pg = {.items = json_array(), .want = limit}};
+    line_ids_t ids = {calloc((size_t)limit + 1, sizeof *ids.id),
+                      calloc((size_t)limit + 1, sizeof *ids.seq), 0};
+    svc_page_t pg = {.items = json_array(), .want = limit};
+    svc_line_t *l = malloc(sizeof *l);
     dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
                             dcf_store_val_int(after), dcf_store_val_int((int64_t)limit + 1)};
-    int rc = dcf_store_read(s->st,
+    int rc = ids.id && ids.seq && pg.items && l ? DCF_OK : DCF_ENOMEM;
+    if (rc == DCF_OK)
+        rc = dcf_store_read(s->st,
                             "SELECT l.id, l.seq FROM lines l JOIN line_members m ON m.line = l.id "
                             "WHERE m.party = $1 AND l.seq > $2 ORDER BY l.seq LIMIT $3",
-                            v, 3, line_list_row, &lp);
+                            v, 3, line_id_row, &ids);
+    for (size_t i = 0; rc == DCF_OK && i < ids.n; i++) {
+        rc = svc_line_load(s, NULL, ids.id[i], l);
+        if (rc == DCF_OK)
+            rc = svc_page_add(&pg, svc_line_json(s, l), ids.seq[i]);
+    }
+    free(ids.id);
+    free(ids.seq);
+    free(l);
     if (rc != DCF_OK) {
-        json_decref(lp.pg.items);
+        json_decref(pg.items);
         return svc_internal(p, rc);
     }
-    if (lp.pg.n > lp.pg.want)
-        json_array_remove(lp.pg.items, lp.pg.want);
-    *out = svc_page_finish(&lp.pg);
+    if (pg.n > pg.want)
+        json_array_remove(pg.items, pg.want);
+    *out = svc_page_finish(&pg);
     return *out ? DCF_OK : svc_internal(p, DCF_ENOMEM);
 }
 

@@ -788,35 +788,55 @@ static int deliver_fetched(dcf_service_t *s, const dcf_principal_t *who, json_t 
 
 /* -------------------------------------------------------------- reads -- */
 
+/* A page of message rows, read first; their recipients are read after the
+ * page's query has finished (a read inside a read's row callback would
+ * hold two pool connections and can deadlock the pool). */
 typedef struct {
-    dcf_service_t *s;
-    const char *party, *locale;
-    svc_page_t pg;
-    int rc;
-} msg_page_t;
+    msg_row_t *v;
+    size_t n, cap;
+    size_t at; /* rcpt_page_row: the row being filled */
+} msg_rows_t;
 
-static int msg_page_row(void *arg, const dcf_store_val_t *c, size_t nc) {
-    msg_page_t *mp = arg;
+static int msg_rows_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    msg_rows_t *rs = arg;
     (void)nc;
-    msg_row_t m;
-    msg_from_cols(&m, c);
-    int rc = m.body && m.rcpts ? load_rcpts(mp->s, NULL, &m) : DCF_ENOMEM;
-    if (rc == DCF_OK)
-        rc = svc_page_add(&mp->pg, msg_render(mp->s, &m, mp->party, mp->locale), m.seq);
-    msg_row_clear(&m);
-    return rc;
+    if (dcf_array_reserve((void **)&rs->v, &rs->cap, rs->n + 1, sizeof *rs->v) != DCF_OK)
+        return DCF_ENOMEM;
+    msg_row_t *m = &rs->v[rs->n++];
+    msg_from_cols(m, c);
+    return m->body && m->rcpts ? 0 : DCF_ENOMEM;
 }
 
-/* Messages of `line` that party sees with seq > after (at most limit + 1). */
+/* Recipient rows ordered by seq: append each to its message's row. */
+static int rcpt_page_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    msg_rows_t *rs = arg;
+    int64_t seq = c[0].u.i;
+    while (rs->at < rs->n && rs->v[rs->at].seq < seq)
+        rs->at++;
+    if (rs->at == rs->n || rs->v[rs->at].seq != seq)
+        return 0; /* a message of the range this page does not show */
+    return rcpt_row(&rs->v[rs->at], c + 1, nc - 1);
+}
+
+static void msg_rows_free(msg_rows_t *rs) {
+    for (size_t i = 0; i < rs->n; i++)
+        msg_row_clear(&rs->v[i]);
+    free(rs->v);
+}
+
+/* Messages of `line` (or of call `call`) that party sees with seq > after
+ * (at most limit + 1), as a page. */
 static int msg_page(dcf_service_t *s, const char *line, const char *party, const char *locale,
                     int64_t after, unsigned limit, const char *call, json_t **items,
                     svc_page_t *pg_out) {
-    msg_page_t mp = {.s = s, .party = party, .locale = locale, .pg = {.items = json_array()}};
-    mp.pg.want = limit;
+    msg_rows_t rs = {0};
+    svc_page_t pg = {.items = json_array(), .want = limit};
     dcf_store_val_t v[4] = {dcf_store_val_text(call ? call : line, strlen(call ? call : line)),
                             dcf_store_val_int(after), dcf_store_val_text(party, strlen(party)),
                             dcf_store_val_int((int64_t)limit + 1)};
-    int rc = dcf_store_read(s->st,
+    int rc = pg.items ? DCF_OK : DCF_ENOMEM;
+    if (rc == DCF_OK)
+        rc = dcf_store_read(s->st,
                             call ? "SELECT " MSG_COLS " FROM messages m WHERE m.call = $1 AND "
                                    "m.seq > $2 AND (m.sender = $3 OR EXISTS (SELECT 1 FROM "
                                    "message_rcpt r WHERE r.line = m.line AND r.seq = m.seq AND "
@@ -825,15 +845,27 @@ static int msg_page(dcf_service_t *s, const char *line, const char *party, const
                                    "m.seq > $2 AND (m.sender = $3 OR EXISTS (SELECT 1 FROM "
                                    "message_rcpt r WHERE r.line = m.line AND r.seq = m.seq AND "
                                    "r.party = $3)) ORDER BY m.seq LIMIT $4",
-                            v, 4, msg_page_row, &mp);
+                            v, 4, msg_rows_row, &rs);
+    if (rc == DCF_OK && rs.n > 0) {
+        const char *l = rs.v[0].line;
+        dcf_store_val_t r[3] = {dcf_store_val_text(l, strlen(l)), dcf_store_val_int(rs.v[0].seq),
+                                dcf_store_val_int(rs.v[rs.n - 1].seq)};
+        rc = dcf_store_read(s->st,
+                            "SELECT seq, " RCPT_COLS " FROM message_rcpt WHERE line = $1 AND "
+                            "seq BETWEEN $2 AND $3 ORDER BY seq, party",
+                            r, 3, rcpt_page_row, &rs);
+    }
+    for (size_t i = 0; rc == DCF_OK && i < rs.n; i++)
+        rc = svc_page_add(&pg, msg_render(s, &rs.v[i], party, locale), rs.v[i].seq);
+    msg_rows_free(&rs);
     if (rc != DCF_OK) {
-        json_decref(mp.pg.items);
+        json_decref(pg.items);
         return rc;
     }
     if (pg_out != NULL)
-        *pg_out = mp.pg;
+        *pg_out = pg;
     else
-        *items = mp.pg.items;
+        *items = pg.items;
     return DCF_OK;
 }
 
