@@ -30,6 +30,7 @@
 #ifndef DECONFLICT_STORE_H
 #define DECONFLICT_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,11 @@ typedef struct {
     unsigned batch_max;     /* writes per transaction; 0 = DCF_STORE_BATCH_DEFAULT */
     unsigned batch_wait_us; /* how long the writer waits to fill a batch; 0 = no wait */
     unsigned readers;       /* read connections in the pool; 0 = DCF_STORE_READERS_DEFAULT */
+    /* Called on the writer thread once per batch, after its COMMIT returned
+     * (committed: it is durable) or failed, before any writer of the batch
+     * learns its outcome.  May be NULL.  Keep it short; no store calls. */
+    void (*on_batch)(void *arg, bool committed);
+    void *on_batch_arg;
 } dcf_store_opts_t;
 
 /* A numbered schema change.  Versions are positive and strictly increasing

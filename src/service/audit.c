@@ -162,9 +162,12 @@ int svc_tx_run(dcf_store_tx_t *tx, void *arg) {
     svc_tx_fn_t *t = arg;
     svc_audit_t *a = &t->s->audit;
     a->saved = a->frontier;
+    size_t staged = svc_events_staged(t->s);
     int rc = t->fn(tx, t->arg);
-    if (rc != DCF_OK)
-        a->frontier = a->saved; /* the entries are rolled back with the savepoint */
+    if (rc != DCF_OK) {
+        a->frontier = a->saved;           /* the entries are rolled back with the savepoint */
+        svc_events_unstage(t->s, staged); /* and so are the events */
+    }
     return rc;
 }
 

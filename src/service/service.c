@@ -249,6 +249,154 @@ int svc_party_copy(dcf_service_t *s, const char *id, svc_party_t *out, json_t **
 
 /* ------------------------------------------------------------- events -- */
 
+/*
+ * THE EVENT CACHE.  Each party's newest events (at most EVRING_N, at most
+ * EVRING_BYTES of data) live in a ring, so that event streams -- there may
+ * be hundreds, each reading every event of its party -- read memory instead
+ * of SQL.  Invariant: every committed event of the party with an id above
+ * ring->floor is in the ring.  It holds because ids grow in commit order
+ * (one writer), events are published only once their batch has committed
+ * (the store's on_batch hook, before any writer of the batch is answered),
+ * an event of a write that rolled back is never published, and an evicted
+ * event raises the floor.  A reader whose cursor is below the floor reads
+ * SQL as before.
+ */
+#define EVRING_N     512
+#define EVRING_BYTES (1u << 20)
+
+typedef struct {
+    int64_t id;
+    char type[40];
+    char *data;
+    size_t len;
+} svc_ev_t;
+
+struct svc_evring_s {
+    int64_t floor;
+    svc_ev_t v[EVRING_N];
+    size_t head, n, bytes; /* oldest at v[head] */
+};
+
+struct svc_staged_s {
+    svc_party_t *pt;
+    svc_ev_t ev;
+};
+
+/* writer: keep an inserted event until its batch commits (takes data). */
+static int stage(dcf_service_t *s, svc_party_t *pt, int64_t id, const char *type, char *data) {
+    if (dcf_array_reserve((void **)&s->staged, &s->cap_staged, s->n_staged + 1,
+                          sizeof *s->staged) != DCF_OK) {
+        free(data);
+        return DCF_ENOMEM;
+    }
+    struct svc_staged_s *e = &s->staged[s->n_staged++];
+    e->pt = pt;
+    e->ev.id = id;
+    snprintf(e->ev.type, sizeof e->ev.type, "%s", type);
+    e->ev.data = data;
+    e->ev.len = strlen(data);
+    return DCF_OK;
+}
+
+size_t svc_events_staged(dcf_service_t *s) {
+    return s->n_staged;
+}
+
+void svc_events_unstage(dcf_service_t *s, size_t keep) {
+    while (s->n_staged > keep)
+        free(s->staged[--s->n_staged].ev.data);
+}
+
+static void ring_evict(svc_evring_t *r) {
+    svc_ev_t *old = &r->v[r->head];
+    r->floor = old->id;
+    r->bytes -= old->len;
+    free(old->data);
+    old->data = NULL;
+    r->head = (r->head + 1) % EVRING_N;
+    r->n--;
+}
+
+/* The store's on_batch hook: publish (committed) or drop the batch's events. */
+static void events_batch_done(void *arg, bool committed) {
+    dcf_service_t *s = arg;
+    if (!committed || s->n_staged == 0) {
+        svc_events_unstage(s, 0);
+        return;
+    }
+    pthread_rwlock_wrlock(&s->ev_lock);
+    for (size_t i = 0; i < s->n_staged; i++) {
+        struct svc_staged_s *e = &s->staged[i];
+        svc_evring_t *r = e->pt->ring;
+        if (r == NULL && (r = e->pt->ring = calloc(1, sizeof *r)) != NULL)
+            r->floor = e->ev.id - 1; /* every earlier event is older */
+        if (r == NULL || e->ev.len > EVRING_BYTES) {
+            /* Cannot keep it: readers past it must go to SQL. */
+            if (r != NULL) {
+                while (r->n > 0)
+                    ring_evict(r);
+                r->floor = e->ev.id;
+            }
+            free(e->ev.data);
+            continue;
+        }
+        while (r->n == EVRING_N || r->bytes + e->ev.len > EVRING_BYTES)
+            ring_evict(r);
+        r->v[(r->head + r->n) % EVRING_N] = e->ev;
+        r->n++;
+        r->bytes += e->ev.len;
+    }
+    pthread_rwlock_unlock(&s->ev_lock);
+    s->n_staged = 0;
+}
+
+static void ring_free(svc_evring_t *r) {
+    while (r != NULL && r->n > 0)
+        ring_evict(r);
+    free(r);
+}
+
+/* Copy the cached events of pt with id > after (at most max) into *out;
+ * false when the cache does not cover `after` (read SQL then). */
+static bool ring_read(dcf_service_t *s, svc_party_t *pt, int64_t after, unsigned max,
+                      svc_ev_t **out, size_t *n_out) {
+    bool covered = false;
+    *out = NULL;
+    *n_out = 0;
+    pthread_rwlock_rdlock(&s->ev_lock);
+    svc_evring_t *r = pt->ring;
+    if (r != NULL && after >= r->floor) {
+        covered = true;
+        size_t first = r->n;
+        for (size_t i = 0; i < r->n; i++)
+            if (r->v[(r->head + i) % EVRING_N].id > after) {
+                first = i;
+                break;
+            }
+        size_t n = r->n - first < max ? r->n - first : max;
+        svc_ev_t *v = n ? calloc(n, sizeof *v) : NULL;
+        if (n > 0 && v == NULL)
+            covered = false;
+        for (size_t i = 0; v != NULL && i < n; i++) {
+            const svc_ev_t *e = &r->v[(r->head + first + i) % EVRING_N];
+            v[i] = *e;
+            if ((v[i].data = malloc(e->len + 1)) == NULL) {
+                for (size_t k = 0; k < i; k++)
+                    free(v[k].data);
+                free(v);
+                v = NULL;
+                covered = false;
+                break;
+            }
+            memcpy(v[i].data, e->data, e->len + 1);
+        }
+        *out = v;
+        *n_out = v ? n : 0;
+    }
+    pthread_rwlock_unlock(&s->ev_lock);
+    return covered;
+}
+
 int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const char *type,
                   json_t *data, dcf_time_t at, svc_notify_t *n) {
     int rc;
@@ -271,7 +419,10 @@ int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const
                            "INSERT INTO events (party, seq, type, data, at) "
                            "VALUES ($1, $2, $3, $4, $5)",
                            v, 5, NULL);
-    free(text);
+    if (rc == DCF_OK)
+        rc = stage(s, pt, pt->event_seq + 1, type, text); /* takes text */
+    else
+        free(text);
     if (rc != DCF_OK)
         return rc;
     /* The writer is the only thread that reads or writes event_seq.  A
@@ -318,6 +469,21 @@ static int event_row(void *arg, const dcf_store_val_t *c, size_t nc) {
 
 int dcf_event_read(dcf_service_t *s, const dcf_principal_t *who, int64_t after, unsigned max,
                    dcf_event_cb cb, void *arg) {
+    pthread_mutex_lock(&s->cache_lock);
+    svc_party_t *pt = dcf_strmap_get(s->parties, who->party);
+    pthread_mutex_unlock(&s->cache_lock);
+    svc_ev_t *cached;
+    size_t n;
+    if (pt != NULL && ring_read(s, pt, after, max, &cached, &n)) {
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0)
+                rc = cb(arg, cached[i].id, cached[i].type, cached[i].data, cached[i].len);
+            free(cached[i].data);
+        }
+        free(cached);
+        return rc;
+    }
     event_read_t er = {cb, arg};
     dcf_store_val_t v[3] = {dcf_store_val_text(who->party, strlen(who->party)),
                             dcf_store_val_int(after), dcf_store_val_int(max)};
@@ -758,6 +924,7 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     pthread_mutex_init(&s->audit.mu, NULL);
     pthread_mutex_init(&s->pending_lock, NULL);
     pthread_mutex_init(&s->tick_lock, NULL);
+    pthread_rwlock_init(&s->ev_lock, NULL);
     locks = true;
     l.s = s;
     if ((rc = dcf_strmap_new(&s->parties)) != DCF_OK ||
@@ -773,6 +940,8 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
         snprintf(err, errlen, "engine: %s", dcf_strerror(rc));
         goto fail;
     }
+    s->o.store.on_batch = events_batch_done;
+    s->o.store.on_batch_arg = s;
     rc = dcf_store_open(&s->o.store, dcf_service_migrations, dcf_service_n_migrations, &s->st);
     if (rc != DCF_OK) {
         snprintf(err, errlen, "cannot open the store %s: %s", s->o.store.uri, dcf_strerror(rc));
@@ -863,6 +1032,7 @@ void dcf_service_close(dcf_service_t *s) {
     dcf_engine_free(s->eng);
     dcf_rules_free(s->rules);
     for (size_t i = 0; i < s->n_parties; i++) {
+        ring_free(s->party_list[i]->ring);
         json_decref(s->party_list[i]->desks);
         free(s->party_list[i]);
     }
@@ -878,6 +1048,9 @@ void dcf_service_close(dcf_service_t *s) {
     dcf_strmap_free(s->pending);
     pthread_mutex_destroy(&s->pending_lock);
     pthread_mutex_destroy(&s->tick_lock);
+    pthread_rwlock_destroy(&s->ev_lock);
+    svc_events_unstage(s, 0);
+    free(s->staged);
     pthread_rwlock_destroy(&s->eng_lock);
     pthread_mutex_destroy(&s->readers_lock);
     pthread_mutex_destroy(&s->cache_lock);

@@ -24,6 +24,9 @@
 #define SVC_HASH_HEX    65 /* 32-byte hash as hex, with NUL */
 #define SVC_BODY_MAX    (16u << 20)
 
+/* The newest events of a party, in memory (service.c, "event cache"). */
+typedef struct svc_evring_s svc_evring_t;
+
 typedef struct {
     char id[DCF_PARTY_MAX + 1];
     char name[DCF_PARTY_NAME_MAX + 1];
@@ -35,6 +38,7 @@ typedef struct {
     dcf_time_t check_at;
     int streams[2];     /* open event streams of the duty [0] and senior [1] desks (cache_lock) */
     dcf_time_t seen[2]; /* the desks' latest heartbeat or stream (cache_lock) */
+    svc_evring_t *ring; /* committed events with id > ring->floor (ev_lock) */
 } svc_party_t;
 
 typedef struct {
@@ -102,6 +106,14 @@ struct dcf_service_s {
     dcf_strmap_t *pending;
     pthread_mutex_t tick_lock; /* one dcf_hotline_tick at a time */
     dcf_strmap_t *sessions;    /* console sessions by hash (cache_lock; session.c) */
+
+    /* The event cache: streams read recent events from memory, not SQL.
+     * Events are staged by the writer as they are inserted, dropped with
+     * a write that rolls back, and published to the parties' rings when
+     * the batch commits (store's on_batch), in commit order. */
+    pthread_rwlock_t ev_lock;
+    struct svc_staged_s *staged; /* writer */
+    size_t n_staged, cap_staged;
 };
 
 /* The service's clock (dcf_service_now). */
@@ -133,6 +145,10 @@ int svc_party_copy(dcf_service_t *s, const char *id, svc_party_t *out, json_t **
 /* writer: next event id for a party and the insert; adds the party to n. */
 int svc_event_add(dcf_service_t *s, dcf_store_tx_t *tx, const char *party, const char *type,
                   json_t *data, dcf_time_t at, svc_notify_t *n);
+/* writer: the staged events' count, and dropping those after it (a write
+ * rolled back); svc_tx_run uses them. */
+size_t svc_events_staged(dcf_service_t *s);
+void svc_events_unstage(dcf_service_t *s, size_t keep);
 /* Add a party to wake (once); past SVC_NOTIFY_MAX parties, wake all. */
 void svc_notify_add(svc_notify_t *n, uint64_t tag);
 void svc_notify(dcf_service_t *s, const svc_notify_t *n);

@@ -59,6 +59,8 @@ struct dcf_store_tx_s {
 struct dcf_store_s {
     const struct dcf_store_ops *ops;
     unsigned batch_max, batch_wait_us;
+    void (*on_batch)(void *arg, bool committed);
+    void *on_batch_arg;
 
     pthread_mutex_t mu; // guards the queue, stopping, stats
     pthread_cond_t work_cv, room_cv, done_cv;
@@ -169,6 +171,8 @@ static void run_batch(dcf_store_t *st, write_req_t *batch, size_t n) {
         if (!committed)
             ops->rollback(st->wconn);
     }
+    if (st->on_batch != NULL)
+        st->on_batch(st->on_batch_arg, committed);
     for (write_req_t *r = batch; r; r = r->next) {
         if (!committed)
             r->rc = DCF_EIO;
@@ -423,6 +427,8 @@ int dcf_store_open(const dcf_store_opts_t *opts, const dcf_store_migration_t *mi
     st->ops = ops;
     st->batch_max = opts->batch_max ? opts->batch_max : DCF_STORE_BATCH_DEFAULT;
     st->batch_wait_us = opts->batch_wait_us;
+    st->on_batch = opts->on_batch;
+    st->on_batch_arg = opts->on_batch_arg;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->room_cv, NULL);
