@@ -261,26 +261,21 @@ int svc_msg_json(dcf_service_t *s, dcf_store_tx_t *tx, const char *line, int64_t
 }
 
 /* The audit record of a message (or of one recipient's copy of it). */
-static json_t *msg_state(dcf_service_t *s, dcf_store_tx_t *tx, const char *line, int64_t seq) {
-    msg_row_t m;
-    if (msg_load(s, tx, line, seq, &m) != DCF_OK)
-        return NULL;
-    json_t *st = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I, s:I, s:O}", "line",
-                           m.line, "seq", (json_int_t)m.seq, "kind", m.kind, "type", m.type,
-                           "level", m.level, "sender", m.sender, "body", m.body, "call", m.call,
-                           "conflict", m.conflict, "sent_at", (json_int_t)m.sent_at, "deadline",
-                           (json_int_t)m.deadline, "recipients", m.rcpts);
-    msg_row_clear(&m);
-    return st;
+static json_t *msg_state(const msg_row_t *m) {
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I, s:I, s:O}", "line",
+                     m->line, "seq", (json_int_t)m->seq, "kind", m->kind, "type", m->type, "level",
+                     m->level, "sender", m->sender, "body", m->body, "call", m->call, "conflict",
+                     m->conflict, "sent_at", (json_int_t)m->sent_at, "deadline",
+                     (json_int_t)m->deadline, "recipients", m->rcpts);
 }
 
-/* One audit entry about message (line, seq), naming `parties`. */
-static int msg_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
-                     dcf_time_t at, const char *action, const char *line, int64_t seq,
-                     const char *const *parties, size_t n) {
+/* One audit entry about message row m (as it is now), naming `parties`. */
+static int msg_audit_row(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                         dcf_time_t at, const char *action, const msg_row_t *m,
+                         const char *const *parties, size_t n) {
     char id[SVC_ID_MAX + 24];
-    snprintf(id, sizeof id, "%s/%lld", line, (long long)seq);
-    json_t *st = msg_state(s, tx, line, seq);
+    snprintf(id, sizeof id, "%s/%lld", m->line, (long long)m->seq);
+    json_t *st = msg_state(m);
     if (st == NULL)
         return DCF_ENOMEM;
     svc_audit_obj_t o = {"message", id, st, NULL};
@@ -289,7 +284,23 @@ static int msg_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t
     return rc;
 }
 
+/* The same after re-reading the message (its rows just changed). */
+static int msg_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                     dcf_time_t at, const char *action, const char *line, int64_t seq,
+                     const char *const *parties, size_t n) {
+    msg_row_t m;
+    int rc = msg_load(s, tx, line, seq, &m);
+    if (rc == DCF_OK)
+        rc = msg_audit_row(s, tx, who, at, action, &m, parties, n);
+    msg_row_clear(&m);
+    return rc;
+}
+
 /* -------------------------------------------------------------- insert -- */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static dcf_store_val_t opt_val(const char *x) {
     return x != NULL ? dcf_store_val_text(x, strlen(x)) : dcf_store_val_null();
@@ -343,23 +354,51 @@ int svc_msg_insert(dcf_service_t *s, dcf_store_tx_t *tx, const svc_msg_new_t *m,
     /* Only now does the line's copy in memory move (a failure above
      * leaves the caller's line as it was). */
     ((svc_line_t *)l)->last_seq = seq;
+    /* The message as just written, without reading it back. */
+    msg_row_t row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.line, sizeof row.line, "%s", l->id);
+    row.seq = seq;
+    snprintf(row.kind, sizeof row.kind, "%s", m->kind);
+    snprintf(row.type, sizeof row.type, "%s", type);
+    snprintf(row.level, sizeof row.level, "%s", level);
+    snprintf(row.sender, sizeof row.sender, "%s", sender ? sender : "");
+    snprintf(row.call, sizeof row.call, "%s", m->call ? m->call : "");
+    snprintf(row.conflict, sizeof row.conflict, "%s", m->conflict ? m->conflict : "");
+    row.body = json_incref(m->body);
+    row.sent_at = m->now;
+    row.deadline = deadline;
+    row.rcpts = json_array();
+    const char *sorted[SVC_LINE_MEMBERS_MAX];
+    size_t nr = m->n_rcpt < SVC_LINE_MEMBERS_MAX ? m->n_rcpt : SVC_LINE_MEMBERS_MAX;
+    memcpy(sorted, m->rcpt, nr * sizeof *sorted);
+    qsort(sorted, nr, sizeof *sorted, cmp_str); /* as load_rcpts orders them */
+    for (size_t i = 0; i < nr && row.rcpts != NULL; i++)
+        json_array_append_new(row.rcpts,
+                              json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:[]}", "party", sorted[i],
+                                        "state", "sent", "delivered_at", "acknowledged_at",
+                                        "acknowledged_by", "reply", "escalations"));
+    if (row.rcpts == NULL)
+        rc = DCF_ENOMEM;
     const char *parties[SVC_LINE_MEMBERS_MAX + 1];
     size_t np = 0;
     if (sender != NULL)
         parties[np++] = sender;
-    for (size_t i = 0; i < m->n_rcpt && np < SVC_LINE_MEMBERS_MAX + 1; i++)
+    for (size_t i = 0; i < nr; i++)
         parties[np++] = m->rcpt[i];
     for (size_t i = 0; i < np && rc == DCF_OK; i++) {
-        json_t *d = NULL;
-        rc = svc_msg_json(s, tx, l->id, seq, parties[i], "en", &d);
-        if (rc == DCF_OK)
-            rc = svc_event_add(s, tx, parties[i], "message.new", d, m->now, n);
+        json_t *d = msg_render(s, &row, parties[i], "en");
+        rc = d ? svc_event_add(s, tx, parties[i], "message.new", d, m->now, n) : DCF_ENOMEM;
         json_decref(d);
     }
     if (rc == DCF_OK)
-        rc = msg_audit(s, tx, m->who, m->now, "message.send", l->id, seq, parties, np);
+        rc = msg_audit_row(s, tx, m->who, m->now, "message.send", &row, parties, np);
     if (rc == DCF_OK && seq_out != NULL)
         *seq_out = seq;
+    if (rc == DCF_OK && m->sender_view != NULL &&
+        (*m->sender_view = msg_render(s, &row, sender, m->locale)) == NULL)
+        rc = DCF_ENOMEM;
+    msg_row_clear(&row);
     return rc;
 }
 
@@ -479,11 +518,10 @@ static int post_fn(dcf_store_tx_t *tx, void *arg) {
                        .call = a->call,
                        .rcpt = rcpt,
                        .n_rcpt = nr,
-                       .now = now};
-    rc = svc_msg_insert(a->s, tx, &m, &a->seq, &a->notify);
-    if (rc == DCF_OK)
-        rc = svc_msg_json(a->s, tx, a->l.id, a->seq, a->who->party, a->locale, &a->out);
-    return rc;
+                       .now = now,
+                       .sender_view = &a->out,
+                       .locale = a->locale};
+    return svc_msg_insert(a->s, tx, &m, &a->seq, &a->notify);
 }
 
 /* A display text: `max` bytes at most, no control characters but newline
@@ -681,7 +719,7 @@ static int deliver_fn(dcf_store_tx_t *tx, void *arg) {
             json_decref(e);
         }
         if (rc == DCF_OK)
-            rc = msg_audit(d->s, tx, &d->who, now, "message.deliver", m.line, m.seq, parties, np);
+            rc = msg_audit_row(d->s, tx, &d->who, now, "message.deliver", &m, parties, np);
         msg_row_clear(&m);
     }
     return rc;

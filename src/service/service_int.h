@@ -353,6 +353,8 @@ typedef struct {
     const char *const *rcpt; /* recipient parties */
     size_t n_rcpt;
     dcf_time_t now;
+    json_t **sender_view; /* when set: the message as its sender sees it, in `locale` */
+    const char *locale;
 } svc_msg_new_t;
 /* writer: insert the message, its recipients, events and audit entry;
  * *seq_out its number. */
