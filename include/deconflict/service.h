@@ -341,10 +341,14 @@ int dcf_msg_ack(dcf_service_t *s, const dcf_principal_t *who, const char *line, 
                 const char *body, size_t len, const char *locale, struct json_t **out,
                 dcf_problem_t *p);
 /* An event stream of `who` wrote event (type, data): when it is a message
- * still waiting for delivery to who's party, record the delivery (queued;
- * does not wait).  Cheap when there is nothing to deliver. */
+ * still waiting for delivery to who's party, add its delivery to *batch
+ * (allocated on first use; start with NULL).  Cheap when there is nothing
+ * to deliver.  dcf_msg_streamed_flush then queues the batch as one write
+ * (it does not wait) and frees it; NULL is fine. */
+typedef struct dcf_msg_batch_s dcf_msg_batch_t;
 void dcf_msg_streamed(dcf_service_t *s, const dcf_principal_t *who, const char *type,
-                      const char *data, size_t len);
+                      const char *data, size_t len, dcf_msg_batch_t **batch);
+void dcf_msg_streamed_flush(dcf_service_t *s, dcf_msg_batch_t *batch);
 
 typedef enum { DCF_CALL_ANSWER, DCF_CALL_DECLINE, DCF_CALL_END } dcf_call_act_t;
 int dcf_call_start(dcf_service_t *s, const dcf_principal_t *who, const char *line, const char *body,

@@ -760,9 +760,10 @@ static void h_conflict_accept(void *app, dcf_http_req_t *r) {
 typedef struct {
     dcf_api_t *a;
     dcf_principal_t who;
-    int64_t cursor;       /* last event id sent */
-    dcf_time_t last_sent; /* for heartbeats */
-    char *buf;            /* pending bytes */
+    int64_t cursor;              /* last event id sent */
+    dcf_msg_batch_t *deliveries; /* hotline deliveries of the events being read */
+    dcf_time_t last_sent;        /* for heartbeats */
+    char *buf;                   /* pending bytes */
     size_t len, off, cap;
 } sse_t;
 
@@ -786,7 +787,7 @@ static int sse_event_cb(void *arg, int64_t id, const char *type, const char *dat
     sse_t *e = arg;
     dcf_service_t *s = atomic_load(&e->a->svc);
     if (s != NULL) /* a hotline message reaching a desk is delivered */
-        dcf_msg_streamed(s, &e->who, type, data, len);
+        dcf_msg_streamed(s, &e->who, type, data, len, &e->deliveries);
     char head[128];
     int n = snprintf(head, sizeof head, "id: %lld\nevent: %s\ndata: ", (long long)id, type);
     /* Stored data is compact JSON: no newlines, so one data line. */
@@ -804,7 +805,10 @@ static ssize_t sse_read(void *arg, char *buf, size_t max) {
         e->off = e->len = 0;
         if (s == NULL)
             return -1;
-        if (dcf_event_read(s, &e->who, e->cursor, SSE_BATCH, sse_event_cb, e) != DCF_OK)
+        int rc = dcf_event_read(s, &e->who, e->cursor, SSE_BATCH, sse_event_cb, e);
+        dcf_msg_streamed_flush(s, e->deliveries);
+        e->deliveries = NULL;
+        if (rc != DCF_OK)
             return -1;
         dcf_time_t now = dcf_time_now();
         if (e->len == 0 && now - e->last_sent >= e->a->o.heartbeat_us * 9 / 10)

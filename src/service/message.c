@@ -763,8 +763,25 @@ static bool peek_line_seq(const char *data, size_t len, char *line, size_t cap, 
     return true;
 }
 
+struct dcf_msg_batch_s {
+    deliver_job_t job;
+};
+
+void dcf_msg_streamed_flush(dcf_service_t *s, dcf_msg_batch_t *b) {
+    if (b == NULL)
+        return;
+    deliver_job_t *j = &b->job;
+    j->t = (svc_tx_fn_t){s, deliver_fn, &j->d};
+    if (dcf_store_write_async(s->st, svc_tx_run, &j->t, deliver_job_done, j) != DCF_OK) {
+        /* Not queued: they stay "sent" and deliverable (never wrong, only late). */
+        for (size_t i = 0; i < j->d.n; i++)
+            svc_pending_add(s, j->d.v[i].line, j->d.v[i].seq, j->d.who.party);
+        free(j);
+    }
+}
+
 void dcf_msg_streamed(dcf_service_t *s, const dcf_principal_t *who, const char *type,
-                      const char *data, size_t len) {
+                      const char *data, size_t len, dcf_msg_batch_t **batch) {
     char line[SVC_ID_MAX];
     int64_t seq;
     if (strcmp(type, "message.new") != 0 || svc_role_level(who->role) < 0)
@@ -772,19 +789,23 @@ void dcf_msg_streamed(dcf_service_t *s, const dcf_principal_t *who, const char *
     if (!peek_line_seq(data, len, line, sizeof line, &seq) ||
         !svc_pending_take(s, line, seq, who->party))
         return;
-    deliver_job_t *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return; /* it stays "sent" until fetched: never wrong, only late */
-    j->d.s = s;
-    j->d.who = *who;
-    j->d.n = 1;
-    snprintf(j->d.v[0].line, sizeof j->d.v[0].line, "%s", line);
-    j->d.v[0].seq = seq;
-    j->t = (svc_tx_fn_t){s, deliver_fn, &j->d};
-    if (dcf_store_write_async(s->st, svc_tx_run, &j->t, deliver_job_done, j) != DCF_OK) {
-        svc_pending_add(s, line, seq, who->party);
-        free(j);
+    dcf_msg_batch_t *b = *batch;
+    if (b != NULL && b->job.d.n == sizeof b->job.d.v / sizeof b->job.d.v[0]) {
+        dcf_msg_streamed_flush(s, b);
+        b = *batch = NULL;
     }
+    if (b == NULL) {
+        /* job is the struct's first member, so the job's done frees it all. */
+        if ((b = *batch = calloc(1, sizeof *b)) == NULL) {
+            svc_pending_add(s, line, seq, who->party);
+            return;
+        }
+        b->job.d.s = s;
+        b->job.d.who = *who;
+    }
+    deliver_t *d = &b->job.d;
+    snprintf(d->v[d->n].line, sizeof d->v[d->n].line, "%s", line);
+    d->v[d->n++].seq = seq;
 }
 
 /* A desk fetched these messages: deliver those still waiting (blocking,
