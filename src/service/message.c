@@ -284,16 +284,61 @@ static int msg_audit_row(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_princip
     return rc;
 }
 
-/* The same after re-reading the message (its rows just changed). */
-static int msg_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
-                     dcf_time_t at, const char *action, const char *line, int64_t seq,
-                     const char *const *parties, size_t n) {
-    msg_row_t m;
-    int rc = msg_load(s, tx, line, seq, &m);
-    if (rc == DCF_OK)
-        rc = msg_audit_row(s, tx, who, at, action, &m, parties, n);
-    msg_row_clear(&m);
+/* One audit entry about party's copy of message (line, seq) as it is now
+ * (a delivery, an acknowledgement, an escalation): the object is the copy,
+ * not the whole message, which the "message.send" entry already holds. */
+typedef struct {
+    json_t *st;
+} copy_read_t;
+
+static int copy_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    copy_read_t *r = arg;
+    (void)nc;
+    r->st = json_pack("{s:s%, s:I, s:s%, s:s%, s:I, s:I, s:o, s:o, s:s%}", "line", c[0].u.b.ptr,
+                      c[0].u.b.len, "seq", (json_int_t)c[1].u.i, "party", c[2].u.b.ptr,
+                      c[2].u.b.len, "state", c[3].u.b.ptr, c[3].u.b.len, "delivered_at",
+                      (json_int_t)(c[4].type == DCF_STORE_INT ? c[4].u.i : 0), "acknowledged_at",
+                      (json_int_t)(c[5].type == DCF_STORE_INT ? c[5].u.i : 0), "acknowledged_by",
+                      opt_text(&c[6]), "reply", opt_text(&c[7]), "escalations", c[8].u.b.ptr,
+                      c[8].u.b.len);
+    return r->st ? 0 : DCF_ENOMEM;
+}
+
+static int copy_audit(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
+                      dcf_time_t at, const char *action, const char *line, int64_t seq,
+                      const char *party, const char *const *parties, size_t n) {
+    copy_read_t r = {NULL};
+    dcf_store_val_t v[3] = {dcf_store_val_text(line, strlen(line)), dcf_store_val_int(seq),
+                            dcf_store_val_text(party, strlen(party))};
+    int rc = dcf_store_tx_query(tx,
+                                "SELECT line, seq, party, state, delivered_at, acked_at, acked_by, "
+                                "reply, escalations FROM message_rcpt WHERE line = $1 AND seq = $2 "
+                                "AND party = $3",
+                                v, 3, copy_row, &r);
+    if (rc == DCF_OK && r.st == NULL)
+        rc = DCF_ENOENT;
+    if (rc == DCF_OK) {
+        char id[SVC_ID_MAX + DCF_PARTY_MAX + 24];
+        snprintf(id, sizeof id, "%s/%lld/%s", line, (long long)seq, party);
+        svc_audit_obj_t o = {"message-copy", id, r.st, NULL};
+        rc = svc_audit_add(s, tx, who, at, action, &o, 1, parties, n);
+    }
+    json_decref(r.st);
     return rc;
+}
+
+typedef struct {
+    char sender[DCF_PARTY_MAX + 1], level[8];
+    bool found;
+} msg_peek_t;
+
+static int msg_peek_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    msg_peek_t *k = arg;
+    (void)nc;
+    svc_text_copy(k->sender, sizeof k->sender, &c[0]);
+    svc_text_copy(k->level, sizeof k->level, &c[1]);
+    k->found = true;
+    return 0;
 }
 
 /* -------------------------------------------------------------- insert -- */
@@ -706,21 +751,24 @@ static int deliver_fn(dcf_store_tx_t *tx, void *arg) {
                                v, 4, &changed);
         if (rc != DCF_OK || changed == 0)
             continue;
-        msg_row_t m;
-        if ((rc = msg_load(d->s, tx, d->v[i].line, d->v[i].seq, &m)) != DCF_OK)
-            break;
+        msg_peek_t m = {.found = false};
+        rc = dcf_store_tx_query(tx,
+                                "SELECT sender, level FROM messages WHERE line = $1 AND seq = $2",
+                                v, 2, msg_peek_row, &m);
+        if (rc == DCF_OK && !m.found)
+            rc = DCF_EINTERNAL;
         const char *parties[2] = {party, m.sender};
         size_t np = m.sender[0] ? 2 : 1;
         for (size_t k = 0; k < np && rc == DCF_OK; k++) {
-            json_t *e = json_pack("{s:s, s:I, s:s, s:s}", "line", m.line, "seq", (json_int_t)m.seq,
-                                  "party", party, "level", m.level);
+            json_t *e = json_pack("{s:s, s:I, s:s, s:s}", "line", d->v[i].line, "seq",
+                                  (json_int_t)d->v[i].seq, "party", party, "level", m.level);
             rc = e ? svc_event_add(d->s, tx, parties[k], "message.delivered", e, now, &d->notify)
                    : DCF_ENOMEM;
             json_decref(e);
         }
         if (rc == DCF_OK)
-            rc = msg_audit_row(d->s, tx, &d->who, now, "message.deliver", &m, parties, np);
-        msg_row_clear(&m);
+            rc = copy_audit(d->s, tx, &d->who, now, "message.deliver", d->v[i].line, d->v[i].seq,
+                            party, parties, np);
     }
     return rc;
 }
@@ -1051,7 +1099,8 @@ static int ack_copy(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t 
         json_decref(e);
     }
     if (rc == DCF_OK)
-        rc = msg_audit(s, tx, who, now, "message.acknowledge", m->line, m->seq, parties, np);
+        rc =
+            copy_audit(s, tx, who, now, "message.acknowledge", m->line, m->seq, party, parties, np);
     return rc;
 }
 
@@ -1322,7 +1371,8 @@ int svc_msg_escalate_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, s
                 json_decref(ev);
             }
             if (rc == DCF_OK)
-                rc = msg_audit(s, tx, NULL, e->due, "message.escalate", m.line, m.seq, parties, np);
+                rc = copy_audit(s, tx, NULL, e->due, "message.escalate", m.line, m.seq, e->party,
+                                parties, np);
             if (rc == DCF_OK)
                 (*fired)++;
             msg_row_clear(&m);
