@@ -367,12 +367,16 @@ static bool ring_read(dcf_service_t *s, svc_party_t *pt, int64_t after, unsigned
     svc_evring_t *r = pt->ring;
     if (r != NULL && after >= r->floor) {
         covered = true;
-        size_t first = r->n;
-        for (size_t i = 0; i < r->n; i++)
-            if (r->v[(r->head + i) % EVRING_N].id > after) {
-                first = i;
-                break;
-            }
+        /* Ids grow along the ring: binary search for the first > after. */
+        size_t lo = 0, hi = r->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (r->v[(r->head + mid) % EVRING_N].id > after)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        size_t first = lo;
         size_t n = r->n - first < max ? r->n - first : max;
         svc_ev_t *v = n ? calloc(n, sizeof *v) : NULL;
         if (n > 0 && v == NULL)
