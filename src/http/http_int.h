@@ -112,6 +112,7 @@ typedef struct dcf__http_stream_s {
     uint64_t bytes_out;  /* under mu */
     bool suspended;      /* MHD_suspend_connection done, no resume yet (under mu) */
     bool pending;        /* a wake arrived while not suspended (under mu) */
+    bool was_suspended;  /* suspended since the last read: peek for a closed peer (under mu) */
     struct dcf__http_stream_s *prev, *next;
 } dcf__http_stream_t;
 

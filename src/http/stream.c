@@ -28,15 +28,34 @@
  * `stopping` and resumes every suspended stream; a reader that finds
  * `stopping` ends its stream instead of suspending, so libmicrohttpd never
  * meets a suspended connection at shutdown.  A suspended connection does not
- * notice that its client left; the app's heartbeat wake makes the next
- * write fail, which ends the stream.
+ * notice that its client left: the first read after each suspension peeks
+ * at the socket and ends the stream when the client has closed it, before
+ * the app hands over any bytes (peer_gone); the app's heartbeat wake makes
+ * sure that happens within a heartbeat.
  *
  * Callers: reply.c (dcf_http_reply_stream), server.c (stop), apps (wake,
  * count) from any thread.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "http/http_int.h"
+
+/* Has the client closed its end?  A suspended connection is not polled,
+ * so a client that left while it was suspended is found only by a write,
+ * and the first write after the peer's FIN still succeeds: the app would
+ * count bytes (say, a message delivered to a desk) that nobody reads.
+ * So after each suspension, before asking the app for bytes, peek. */
+static bool peer_gone(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    if (ci == NULL)
+        return false;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
 
 static void unlink_locked(dcf_http_t *h, dcf__http_stream_t *s) {
     if (s->prev)
@@ -62,8 +81,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         s->pending = false;
+        bool resumed = s->was_suspended;
+        s->was_suspended = false;
         pthread_mutex_unlock(&h->mu);
 
+        if (resumed && peer_gone(s->conn))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         n = s->ops.read(s->arg, buf, max);
         if (n < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -82,6 +105,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             continue;
         }
         s->suspended = true;
+        s->was_suspended = true;
         MHD_suspend_connection(s->conn);
         pthread_mutex_unlock(&h->mu);
         return 0;

@@ -128,15 +128,20 @@ int svc_line_access(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t 
 /* {"present", "last_seen"} of a party's desk. */
 static json_t *desk_json(dcf_service_t *s, const char *party, int level, dcf_time_t now) {
     int streams = 0;
-    dcf_time_t seen = 0;
+    dcf_time_t seen = 0, beat = 0;
     pthread_mutex_lock(&s->cache_lock);
     svc_party_t *pt = dcf_strmap_get(s->parties, party);
     if (pt != NULL) {
         streams = pt->streams[level];
         seen = pt->seen[level];
+        beat = pt->beat[level];
     }
     pthread_mutex_unlock(&s->cache_lock);
-    bool present = streams > 0 || (seen != 0 && now - seen <= s->o.hotline.presence_window_us);
+    /* Present: a live stream, or a heartbeat within the window (a stream
+     * that closed is not a heartbeat). */
+    bool present = streams > 0 || (beat != 0 && now - beat <= s->o.hotline.presence_window_us);
+    if (streams > 0)
+        seen = now;
     return json_pack("{s:b, s:o}", "present", present, "last_seen",
                      seen ? svc_time_json(seen) : json_null());
 }
@@ -598,6 +603,8 @@ static void presence(dcf_service_t *s, const dcf_principal_t *who, int delta) {
         if (pt->streams[level] < 0)
             pt->streams[level] = 0;
         pt->seen[level] = now;
+        if (delta == 0)
+            pt->beat[level] = now;
     }
     pthread_mutex_unlock(&s->cache_lock);
 }

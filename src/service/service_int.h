@@ -37,7 +37,8 @@ typedef struct {
     double check_tokens; /* check-rate bucket (cache_lock) */
     dcf_time_t check_at;
     int streams[2];     /* open event streams of the duty [0] and senior [1] desks (cache_lock) */
-    dcf_time_t seen[2]; /* the desks' latest heartbeat or stream (cache_lock) */
+    dcf_time_t seen[2]; /* the desks' latest heartbeat, stream open or close (cache_lock) */
+    dcf_time_t beat[2]; /* the desks' latest heartbeat (cache_lock) */
     svc_evring_t *ring; /* committed events with id > ring->floor (ev_lock) */
 } svc_party_t;
 

@@ -99,7 +99,10 @@ class Server:
     def argv(self, port):
         a = [self.bin, "serve", "--db", self.db, "--listen", "127.0.0.1:%d" % port]
         for k, v in self.opts.items():
-            a += ["--" + k.replace("_", "-"), str(v)]
+            if v is True:  # a boolean flag: test_clock=True -> --test-clock
+                a.append("--" + k.replace("_", "-"))
+            else:
+                a += ["--" + k.replace("_", "-"), str(v)]
         return a
 
     def init(self):
