@@ -23,7 +23,7 @@ def test_problem_body_members(server):
         assert set(e) >= {"pointer", "rule"}, e
 
 
-@pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/v2/operations", "/v1/operation",
+@pytest.mark.parametrize("path", ["/assets", "/assets/no-such-file.js", "/v1", "/v1/", "/v2/operations", "/v1/operation",
                                   "/v1/operations/x/y/z", "/v1/conflicts/cf-1/reject",
                                   "/v1/parties/blue/desks", "/healthz/x"])
 def test_unknown_route_is_404(server, path):
