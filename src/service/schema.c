@@ -226,11 +226,7 @@ static const char MIGRATION_5[] = "CREATE TABLE sessions ("
                                   "  revoked_at BIGINT);";
 
 const dcf_store_migration_t dcf_service_migrations[] = {
-    {1, MIGRATION_1},
-    {2, MIGRATION_2},
-    {3, MIGRATION_3},
-    {4, MIGRATION_4},
-    {5, MIGRATION_5},
+    {1, MIGRATION_1}, {2, MIGRATION_2}, {3, MIGRATION_3}, {4, MIGRATION_4}, {5, MIGRATION_5},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];
