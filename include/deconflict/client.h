@@ -7,13 +7,23 @@
  * caller and never follows a redirect, so a request can only reach that
  * server.  Each request sends "Authorization: Bearer <token>" (when a token
  * is set), "Accept: application/json" and the caller's User-Agent (the
- * program passes "deconflict/<version>").
+ * program passes "deconflict/<version>").  Requests are GET, POST, PUT or
+ * DELETE with an optional JSON body and the few extra headers the API uses
+ * (If-Match, Accept-Language); answers give the status, the JSON body and the
+ * ETag, Location and Retry-After headers.  dcf_client_multi_* keep several
+ * requests in flight on one thread (bulk import); dcf_client_stream reads a
+ * Server-Sent Events stream (GET /v1/events) until it ends, drops or the
+ * caller's stop flag is set.
  * TLS peer and host verification stay on; opts.ca_file names an extra CA
  * bundle for a private deployment.
  *
  * LIMITS.  A response body larger than opts.max_response_bytes (default
  * 64 MiB) is cut off and the request fails; a JSON body nested deeper than
- * opts.max_depth is refused; connect and total timeouts are bounded.  The
+ * opts.max_depth is refused; connect and total timeouts are bounded (a
+ * stream has no total timeout, but a connection that sends nothing, not even
+ * a heartbeat, for opts.stream_idle_ms is dropped; one event is at most
+ * DCF_CLIENT_EVENT_MAX bytes).  Request bodies are at most
+ * DCF_CLIENT_BODY_MAX bytes.  The
  * URL and token are at most DCF_CLIENT_URL_MAX / DCF_CLIENT_TOKEN_MAX bytes
  * and may not hold control characters.
  *
@@ -24,6 +34,8 @@
 #define DECONFLICT_CLIENT_H
 
 #include <stddef.h>
+#include <signal.h>
+#include <stdint.h>
 
 #include "deconflict/core.h"
 
@@ -40,6 +52,10 @@ struct json_t;
 #define DCF_CLIENT_DEFAULT_TIMEOUT_MS 120000L
 #define DCF_CLIENT_DEFAULT_MAX_DEPTH  64
 #define DCF_CLIENT_ERR_LEN            512 /* room for a message from dcf_client_get */
+#define DCF_CLIENT_BODY_MAX           (256u * 1024u * 1024u) /* request body */
+#define DCF_CLIENT_EVENT_MAX          (4u * 1024u * 1024u)   /* one SSE event */
+#define DCF_CLIENT_DEFAULT_IDLE_MS    90000L /* stream: no byte for this long = dropped */
+#define DCF_CLIENT_MULTI_MAX          64     /* requests in flight on one multi */
 
 typedef struct dcf_client_s dcf_client_t;
 
@@ -50,7 +66,32 @@ typedef struct {
     size_t max_depth;          /* JSON nesting; 0: DCF_CLIENT_DEFAULT_MAX_DEPTH */
     const char *ca_file;       /* extra CA bundle (PEM), or NULL for the system's */
     const char *user_agent;    /* e.g. "deconflict/0.1.0"; NULL: "deconflict" */
+    long stream_idle_ms;       /* dcf_client_stream; 0: DCF_CLIENT_DEFAULT_IDLE_MS */
 } dcf_client_opts_t;
+
+/* One request.  Only method and path are required. */
+typedef struct {
+    const char *method;          /* "GET", "POST", "PUT" or "DELETE" */
+    const char *path;            /* "/v1/..." with its query (values escaped) */
+    const char *body;            /* JSON text sent as application/json, or NULL */
+    size_t body_len;             /* bytes of body */
+    const char *if_match;        /* If-Match value (e.g. "\"3\""), or NULL */
+    const char *accept_language; /* e.g. "ru", or NULL */
+    const char *last_event_id;   /* streams: Last-Event-ID, or NULL */
+} dcf_client_req_t;
+
+/* What came back.  The caller owns body (json_decref, or
+ * dcf_client_resp_clear). */
+typedef struct {
+    long status;          /* HTTP status */
+    struct json_t *body;  /* parsed JSON body, or NULL (empty, or not JSON on non-2xx) */
+    char etag[64];        /* ETag header as sent ("" when none) */
+    char location[512];   /* Location header ("" when none) */
+    double retry_after_s; /* Retry-After in seconds (0 when none) */
+} dcf_client_resp_t;
+
+/* Release the body and zero *r. */
+void dcf_client_resp_clear(dcf_client_resp_t *r);
 
 /* Fill *o with the defaults (every field zero / NULL). */
 void dcf_client_opts_default(dcf_client_opts_t *o);
@@ -85,6 +126,62 @@ const char *dcf_client_url(const dcf_client_t *c);
  */
 int dcf_client_get(dcf_client_t *c, const char *path_and_query, long *status, struct json_t **body,
                    char *err, size_t err_len);
+
+/*
+ * Send one request and wait for its answer.  On DCF_OK *resp holds the
+ * answer (any status; a problem+json body is parsed so that the caller can
+ * print dcf_client_describe).  Errors as dcf_client_get, plus DCF_ELIMIT for
+ * a body over DCF_CLIENT_BODY_MAX; on an error resp->body is NULL.
+ */
+int dcf_client_do(dcf_client_t *c, const dcf_client_req_t *req, dcf_client_resp_t *resp, char *err,
+                  size_t err_len);
+
+/* ------------------------------------------------ several in flight -- */
+
+typedef struct dcf_client_multi_s dcf_client_multi_t;
+
+/*
+ * Up to `slots` (1..DCF_CLIENT_MULTI_MAX) requests of client c in flight at
+ * once, each on its own connection, driven from the calling thread.  The
+ * multi borrows c (free the multi first).
+ */
+int dcf_client_multi_new(dcf_client_t *c, size_t slots, dcf_client_multi_t **out);
+void dcf_client_multi_free(dcf_client_multi_t *m);
+/* Requests in flight. */
+size_t dcf_client_multi_pending(const dcf_client_multi_t *m);
+/* Start a request (its strings are copied) tagged `tag`.  DCF_ELIMIT when
+ * every slot is busy (wait first), DCF_EINVAL, DCF_ENOMEM, DCF_EIO. */
+int dcf_client_multi_add(dcf_client_multi_t *m, const dcf_client_req_t *req, uint64_t tag);
+/*
+ * Wait until one request finishes and report it: *tag, *xrc (DCF_OK with
+ * *resp filled, or the error dcf_client_do would give, message in err).
+ * Returns DCF_OK, DCF_ENOENT when nothing is in flight, DCF_EIO when the
+ * multi itself fails.
+ */
+int dcf_client_multi_wait(dcf_client_multi_t *m, uint64_t *tag, int *xrc, dcf_client_resp_t *resp,
+                          char *err, size_t err_len);
+
+/* ------------------------------------------------------------ streams -- */
+
+/* One Server-Sent Event: id ("" when the event had none), event type
+ * ("message" when none) and data (the data lines joined by "\n").
+ * Return non-zero to stop reading. */
+typedef int (*dcf_client_event_cb)(void *arg, const char *id, const char *event, const char *data);
+
+/*
+ * GET path as an event stream, calling cb for each event, until the server
+ * ends it, the connection drops or goes idle, cb returns non-zero, or *stop
+ * becomes non-zero (checked at least once a second; a signal handler may set
+ * it).  req->last_event_id resumes after that id.  Returns DCF_OK when the
+ * stream was read (status in resp->status; for a non-2xx answer resp->body
+ * holds the problem and no event was delivered) and ended for any of those
+ * reasons except a transport failure, which is DCF_EIO (message in err; the
+ * caller reconnects with the last id it saw).  DCF_ELIMIT for an event over
+ * DCF_CLIENT_EVENT_MAX.
+ */
+int dcf_client_stream(dcf_client_t *c, const dcf_client_req_t *req, dcf_client_event_cb cb,
+                      void *arg, volatile sig_atomic_t *stop, dcf_client_resp_t *resp, char *err,
+                      size_t err_len);
 
 /*
  * Percent-encode `value` (every byte but A-Z a-z 0-9 - . _ ~) into out[cap]
