@@ -412,18 +412,6 @@ static int readout_fn(dcf_store_tx_t *tx, void *arg) {
 
 /* ------------------------------------------------------------ public -- */
 
-static bool text_ok(const char *t, size_t max, bool empty_ok, bool multiline) {
-    size_t n = strlen(t);
-    if ((n == 0 && !empty_ok) || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 /* An optional string member within bounds; DCF_OK with *out (NULL when
  * absent). */
 static int opt_member(json_t *j, const char *key, size_t max, bool required, bool multiline,
@@ -434,7 +422,7 @@ static int opt_member(json_t *j, const char *key, size_t max, bool required, boo
     snprintf(at, sizeof at, "/%s", key);
     if (v == NULL)
         return required ? svc_invalid(p, title, at, "is required") : DCF_OK;
-    if (!json_is_string(v) || !text_ok(json_string_value(v), max, !required, multiline)) {
+    if (!json_is_string(v) || !svc_text_ok(json_string_value(v), max, !required, multiline)) {
         snprintf(rule, sizeof rule, "must be a string of %d..%zu bytes without control characters",
                  required ? 1 : 0, max);
         return svc_invalid(p, title, at, rule);
@@ -677,27 +665,15 @@ int dcf_call_list(dcf_service_t *s, const dcf_principal_t *who, const char *line
 
 /* --------------------------------------------------------------- timer -- */
 
-typedef struct {
-    char id[64][SVC_ID_MAX];
-    size_t n;
-} ids_t;
-
-static int id_row(void *arg, const dcf_store_val_t *c, size_t nc) {
-    ids_t *r = arg;
-    (void)nc;
-    svc_text_copy(r->id[r->n++], sizeof r->id[0], &c[0]);
-    return 0;
-}
-
 int svc_call_miss_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, svc_notify_t *n,
                       int *fired) {
     for (;;) {
-        ids_t ids = {.n = 0};
+        svc_ids_t ids = {.n = 0};
         dcf_store_val_t v[2] = {dcf_store_val_int(now), dcf_store_val_int(64)};
         int rc = dcf_store_tx_query(tx,
                                     "SELECT id FROM calls WHERE state = 'ringing' AND "
                                     "ring_until <= $1 ORDER BY ring_until LIMIT $2",
-                                    v, 2, id_row, &ids);
+                                    v, 2, svc_id_row, &ids);
         for (size_t i = 0; i < ids.n && rc == DCF_OK; i++) {
             call_t k;
             svc_line_t *l = malloc(sizeof *l);

@@ -98,29 +98,17 @@ int svc_line_senior_answered(dcf_service_t *s, dcf_store_tx_t *tx, const svc_lin
     return rc;
 }
 
-typedef struct {
-    char id[64][SVC_ID_MAX];
-    size_t n;
-} ids_t;
-
-static int id_row(void *arg, const dcf_store_val_t *c, size_t nc) {
-    ids_t *r = arg;
-    (void)nc;
-    svc_text_copy(r->id[r->n++], sizeof r->id[0], &c[0]);
-    return 0;
-}
-
 static int freeze_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, svc_notify_t *n,
                       int *fired) {
     int64_t after = s->o.hotline.freeze_after_us;
     for (;;) {
-        ids_t ids = {.n = 0};
+        svc_ids_t ids = {.n = 0};
         dcf_store_val_t v[2] = {dcf_store_val_int(now - after), dcf_store_val_int(64)};
         int rc = dcf_store_tx_query(tx,
                                     "SELECT id FROM lines WHERE state = 'open' AND freeze_at IS "
                                     "NULL AND COALESCE(senior_answer_at, opened_at) <= $1 "
                                     "ORDER BY seq LIMIT $2",
-                                    v, 2, id_row, &ids);
+                                    v, 2, svc_id_row, &ids);
         svc_line_t *l = malloc(sizeof *l);
         if (l == NULL)
             rc = DCF_ENOMEM;
@@ -191,12 +179,12 @@ static int checks_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, svc_
     if (every <= 0)
         return DCF_OK;
     for (;;) {
-        ids_t ids = {.n = 0};
+        svc_ids_t ids = {.n = 0};
         dcf_store_val_t v[2] = {dcf_store_val_int(now), dcf_store_val_int(64)};
         int rc = dcf_store_tx_query(tx,
                                     "SELECT id FROM lines WHERE state = 'open' AND "
                                     "next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
-                                    v, 2, id_row, &ids);
+                                    v, 2, svc_id_row, &ids);
         svc_line_t *l = malloc(sizeof *l);
         if (l == NULL)
             rc = DCF_ENOMEM;

@@ -275,16 +275,6 @@ static int create_fn(dcf_store_tx_t *tx, void *arg) {
     return rc;
 }
 
-static bool text_ok(const char *t, size_t max, bool empty_ok) {
-    size_t n = strlen(t);
-    if ((n == 0 && !empty_ok) || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
-            return false;
-    return true;
-}
-
 int dcf_line_create(dcf_service_t *s, const dcf_principal_t *who, const char *body, size_t len,
                     json_t **out, dcf_problem_t *p) {
     static const char *const MEMBERS[] = {"name", "members", NULL};
@@ -303,7 +293,8 @@ int dcf_line_create(dcf_service_t *s, const dcf_principal_t *who, const char *bo
     if ((rc = svc_only_members(j, MEMBERS, TITLE, p)) != DCF_OK)
         goto out;
     json_t *name = json_object_get(j, "name"), *mem = json_object_get(j, "members");
-    if (!json_is_string(name) || !text_ok(json_string_value(name), DCF_PARTY_NAME_MAX, false)) {
+    if (!json_is_string(name) ||
+        !svc_text_ok(json_string_value(name), DCF_PARTY_NAME_MAX, false, false)) {
         rc = svc_invalid(p, TITLE, "/name",
                          "must be a string of 1..100 bytes without control characters");
         goto out;
@@ -579,7 +570,7 @@ int dcf_line_suspend(dcf_service_t *s, const dcf_principal_t *who, const char *i
         return rc;
     json_t *r = json_object_get(j, "reason");
     if ((rc = svc_only_members(j, MEMBERS, "Invalid suspension", p)) == DCF_OK) {
-        if (!json_is_string(r) || !text_ok(json_string_value(r), SVC_REASON_MAX, false))
+        if (!json_is_string(r) || !svc_text_ok(json_string_value(r), SVC_REASON_MAX, false, false))
             rc = svc_invalid(p, "Invalid suspension", "/reason",
                              "must be a string of 1..500 bytes without control characters");
         else

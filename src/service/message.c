@@ -571,18 +571,6 @@ static int post_fn(dcf_store_tx_t *tx, void *arg) {
 
 /* A display text: `max` bytes at most, no control characters but newline
  * and tab when `multiline`. */
-static bool text_ok(const char *t, size_t max, bool empty_ok, bool multiline) {
-    size_t n = strlen(t);
-    if ((n == 0 && !empty_ok) || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 static int ref_array(json_t *j, const char *key, const char *title, dcf_problem_t *p) {
     json_t *arr = json_object_get(j, key), *v;
     char at[40];
@@ -620,7 +608,7 @@ static int post_parse(dcf_service_t *s, json_t *j, post_t *a, dcf_problem_t *p) 
     if (lv < 0)
         return svc_invalid(p, TITLE, "/level", level ? "must be duty or senior" : "is required");
     if (text != NULL &&
-        (!json_is_string(text) || !text_ok(json_string_value(text), MSG_TEXT_MAX, false, true)))
+        (!json_is_string(text) || !svc_text_ok(json_string_value(text), MSG_TEXT_MAX, false, true)))
         return svc_invalid(p, TITLE, "/text",
                            "must be a string of 1..4000 bytes without control characters");
     if (text == NULL && tpl == NULL)
@@ -1149,14 +1137,14 @@ int dcf_msg_ack(dcf_service_t *s, const dcf_principal_t *who, const char *line, 
         (rc = svc_only_members(j, MEMBERS, TITLE, p)) != DCF_OK)
         goto out;
     json_t *by = json_object_get(j, "by"), *reply = json_object_get(j, "reply");
-    if (!json_is_string(by) || !text_ok(json_string_value(by), SVC_NAME_MAX, false, false)) {
+    if (!json_is_string(by) || !svc_text_ok(json_string_value(by), SVC_NAME_MAX, false, false)) {
         rc = svc_invalid(p, TITLE, "/by",
                          by ? "must be a name of 1..100 bytes without control characters"
                             : "is required (who acknowledges)");
         goto out;
     }
-    if (reply != NULL &&
-        (!json_is_string(reply) || !text_ok(json_string_value(reply), MSG_REPLY_MAX, true, true))) {
+    if (reply != NULL && (!json_is_string(reply) ||
+                          !svc_text_ok(json_string_value(reply), MSG_REPLY_MAX, true, true))) {
         rc = svc_invalid(p, TITLE, "/reply",
                          "must be a string of 0..2000 bytes without control characters");
         goto out;

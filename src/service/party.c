@@ -30,17 +30,6 @@ static bool slug_valid(const char *s) {
     return true;
 }
 
-/* A display string: 1..max bytes, no control characters. */
-static bool text_valid(const char *s, size_t max, bool allow_empty) {
-    size_t n = strlen(s);
-    if ((n == 0 && !allow_empty) || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 static int contact_check(json_t *c, const char *at, dcf_problem_t *p) {
     char ptr[160];
     const char *key;
@@ -54,7 +43,7 @@ static int contact_check(json_t *c, const char *at, dcf_problem_t *p) {
         snprintf(ptr, sizeof ptr, "%s/%.40s", at, key);
         if (!known)
             return svc_invalid(p, "Invalid desk contact", ptr, "is not a known member");
-        if (!json_is_string(v) || !text_valid(json_string_value(v), DCF_CONTACT_MAX, false))
+        if (!json_is_string(v) || !svc_text_ok(json_string_value(v), DCF_CONTACT_MAX, false, false))
             return svc_invalid(p, "Invalid desk contact", ptr,
                                "must be a string of 1..200 bytes without control characters");
     }
@@ -241,7 +230,7 @@ int dcf_party_create(dcf_service_t *s, const dcf_principal_t *who, const char *b
     snprintf(a.id, sizeof a.id, "%s", json_string_value(v));
     v = json_object_get(j, "name");
     if (v == NULL || !json_is_string(v) ||
-        !text_valid(json_string_value(v), DCF_PARTY_NAME_MAX, false)) {
+        !svc_text_ok(json_string_value(v), DCF_PARTY_NAME_MAX, false, false)) {
         rc = svc_invalid(p, "Invalid party", "/name",
                          v == NULL ? "is required"
                                    : "must be a string of 1..100 bytes without control "
@@ -473,7 +462,7 @@ int dcf_token_create(dcf_service_t *s, const dcf_principal_t *who, const char *p
     }
     v = json_object_get(j, "label");
     if (v != NULL &&
-        (!json_is_string(v) || !text_valid(json_string_value(v), DCF_LABEL_MAX, true))) {
+        (!json_is_string(v) || !svc_text_ok(json_string_value(v), DCF_LABEL_MAX, true, false))) {
         rc = svc_invalid(p, "Invalid token", "/label",
                          "must be a string of 0..100 bytes without control characters");
         goto out;

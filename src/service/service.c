@@ -514,8 +514,7 @@ int64_t dcf_event_last(dcf_service_t *s, const dcf_principal_t *who) {
 
 /* ------------------------------------------------------- authenticate -- */
 
-/* Hex of the BLAKE2b-256 of a token secret. */
-static void token_hash(const char *secret, char out[SVC_HASH_HEX]) {
+void svc_secret_hash(const char *secret, char out[SVC_HASH_HEX]) {
     unsigned char h[32];
     crypto_generichash(h, sizeof h, (const unsigned char *)secret, strlen(secret), NULL, 0);
     sodium_bin2hex(out, SVC_HASH_HEX, h, sizeof h);
@@ -532,7 +531,37 @@ void svc_token_secret(char secret[DCF_TOKEN_LEN + 1], char hash[SVC_HASH_HEX]) {
     secret[DCF_TOKEN_LEN] = '\0';
     sodium_memzero(raw, sizeof raw);
     sodium_memzero(b64, sizeof b64);
-    token_hash(secret, hash);
+    svc_secret_hash(secret, hash);
+}
+
+void svc_principal_of(dcf_service_t *s, const svc_token_t *t, dcf_principal_t *who) {
+    memset(who, 0, sizeof *who);
+    snprintf(who->token_id, sizeof who->token_id, "%s", t->id);
+    snprintf(who->party, sizeof who->party, "%s", t->party);
+    who->role = t->role;
+    svc_party_t *pt = t->party[0] ? dcf_strmap_get(s->parties, t->party) : NULL;
+    who->party_tag = pt != NULL ? pt->tag : 0;
+}
+
+bool svc_text_ok(const char *t, size_t max, bool empty_ok, bool multiline) {
+    size_t n = strlen(t);
+    if ((n == 0 && !empty_ok) || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+int svc_id_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    svc_ids_t *r = arg;
+    (void)nc;
+    if (r->n >= sizeof r->id / sizeof r->id[0])
+        return DCF_EINTERNAL; /* callers ask for LIMIT 64 */
+    svc_text_copy(r->id[r->n++], sizeof r->id[0], &c[0]);
+    return 0;
 }
 
 int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_t *who) {
@@ -540,16 +569,11 @@ int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_
     int rc = DCF_ENOENT;
     if (token == NULL || strlen(token) != DCF_TOKEN_LEN || strncmp(token, "dcf_", 4) != 0)
         return DCF_ENOENT;
-    token_hash(token, hash);
+    svc_secret_hash(token, hash);
     pthread_mutex_lock(&s->cache_lock);
     svc_token_t *t = dcf_strmap_get(s->tokens_by_hash, hash);
     if (t != NULL && !t->revoked) {
-        memset(who, 0, sizeof *who);
-        snprintf(who->token_id, sizeof who->token_id, "%s", t->id);
-        snprintf(who->party, sizeof who->party, "%s", t->party);
-        who->role = t->role;
-        svc_party_t *pt = t->party[0] ? dcf_strmap_get(s->parties, t->party) : NULL;
-        who->party_tag = pt != NULL ? pt->tag : 0;
+        svc_principal_of(s, t, who);
         rc = DCF_OK;
     }
     pthread_mutex_unlock(&s->cache_lock);

@@ -23,6 +23,7 @@
 #define SVC_READERS_MAX 64 /* engine readers kept for reuse */
 #define SVC_HASH_HEX    65 /* 32-byte hash as hex, with NUL */
 #define SVC_BODY_MAX    (16u << 20)
+#define SVC_ID_MAX      40 /* bytes of a line, call or conflict id */
 
 /* The newest events of a party, in memory (service.c, "event cache"). */
 typedef struct svc_evring_s svc_evring_t;
@@ -154,6 +155,19 @@ void svc_events_unstage(dcf_service_t *s, size_t keep);
 void svc_notify_add(svc_notify_t *n, uint64_t tag);
 void svc_notify(dcf_service_t *s, const svc_notify_t *n);
 
+/* A display text: 1..max bytes (0..max with empty_ok), no control
+ * characters but newline and tab when multiline. */
+bool svc_text_ok(const char *t, size_t max, bool empty_ok, bool multiline);
+/* Hex of the BLAKE2b-256 of a secret (tokens and sessions keep only this). */
+void svc_secret_hash(const char *secret, char out[SVC_HASH_HEX]);
+/* Under cache_lock: the principal of token t. */
+void svc_principal_of(dcf_service_t *s, const svc_token_t *t, dcf_principal_t *who);
+/* Up to 64 ids from a query's column 0 (a batch of due timers). */
+typedef struct {
+    char id[64][SVC_ID_MAX];
+    size_t n;
+} svc_ids_t;
+int svc_id_row(void *arg, const dcf_store_val_t *c, size_t nc);
 /* A new token secret and its hash. */
 void svc_token_secret(char secret[DCF_TOKEN_LEN + 1], char hash[SVC_HASH_HEX]);
 /* Add to the caches (under cache_lock, or before other threads exist). */
@@ -287,7 +301,6 @@ json_t *svc_op_resource(const char *body, size_t len, int64_t version, const cha
 #define SVC_LINE_MEMBERS_MAX 16  /* parties on one line */
 #define SVC_REASON_MAX       500 /* bytes of a suspension or decline reason */
 #define SVC_NAME_MAX         100 /* bytes of a person's name ("by") */
-#define SVC_ID_MAX           40  /* bytes of a line, call or conflict id */
 
 /* Desk levels: 0 duty, 1 senior. */
 enum { SVC_DUTY = 0, SVC_SENIOR = 1 };

@@ -78,13 +78,6 @@ int svc_sessions_open(dcf_service_t *s) {
     return rc;
 }
 
-/* Hex of the BLAKE2b-256 of a secret (the same hash as tokens). */
-static void secret_hash(const char *secret, char out[SVC_HASH_HEX]) {
-    unsigned char h[32];
-    crypto_generichash(h, sizeof h, (const unsigned char *)secret, strlen(secret), NULL, 0);
-    sodium_bin2hex(out, SVC_HASH_HEX, h, sizeof h);
-}
-
 typedef struct {
     dcf_service_t *s;
     dcf_principal_t who;
@@ -176,7 +169,7 @@ int dcf_session_authenticate(dcf_service_t *s, const char *secret, dcf_principal
     char hash[SVC_HASH_HEX], token_id[DCF_TOKEN_ID_MAX + 1];
     if (secret == NULL || strlen(secret) != DCF_TOKEN_LEN || strncmp(secret, "dcf_", 4) != 0)
         return DCF_ENOENT;
-    secret_hash(secret, hash);
+    svc_secret_hash(secret, hash);
     dcf_time_t now = svc_now(s);
     int rc = DCF_ENOENT;
     pthread_mutex_lock(&s->cache_lock);
@@ -186,12 +179,7 @@ int dcf_session_authenticate(dcf_service_t *s, const char *secret, dcf_principal
         snprintf(csrf_out, DCF_SESSION_CSRF_LEN + 1, "%s", x->csrf);
         svc_token_t *t = dcf_strmap_get(s->tokens_by_id, token_id);
         if (t != NULL && !t->revoked) {
-            memset(who, 0, sizeof *who);
-            snprintf(who->token_id, sizeof who->token_id, "%s", t->id);
-            snprintf(who->party, sizeof who->party, "%s", t->party);
-            who->role = t->role;
-            svc_party_t *pt = t->party[0] ? dcf_strmap_get(s->parties, t->party) : NULL;
-            who->party_tag = pt != NULL ? pt->tag : 0;
+            svc_principal_of(s, t, who);
             rc = DCF_OK;
         }
     }
@@ -204,7 +192,7 @@ int dcf_session_revoke(dcf_service_t *s, const char *secret, dcf_problem_t *p) {
     char csrf[DCF_SESSION_CSRF_LEN + 1];
     if (dcf_session_authenticate(s, secret, &a.who, csrf) != DCF_OK)
         return svc_fail(p, DCF_ENOENT, "unauthorized", "No such session");
-    secret_hash(secret, a.hash);
+    svc_secret_hash(secret, a.hash);
     snprintf(a.csrf, sizeof a.csrf, "%s", csrf);
     a.revoke = true;
     a.now = svc_now(s);
