@@ -2,8 +2,9 @@
 # cli_test.sh -- the CLI suite (tests/cli/*.py, pytest): every `deconflict`
 # API command against a real `deconflict serve`, as CTest runs it:
 # `bash tests/cli/cli_test.sh BIN [pytest args]` from the repository root.
-# The 10^5-operation import runs only with DCF_CLI_BIG=1 (it takes minutes
-# on 2 cores); the measured import rate is printed at the end.  Needs
+# The import test loads DCF_CLI_IMPORT_N operations (default 10^4; CTest
+# sets 10^5 for the plain build); the measured import rate is printed at
+# the end.  Needs
 # Debian's python3-pytest and python3-requests; writes nothing into the tree.
 set -u
 BIN=${1:?usage: cli_test.sh path/to/deconflict [pytest args]}
