@@ -42,7 +42,7 @@ LISTEN  ?= 127.0.0.1:8080
 run: build
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB).audit-key
 	@./$(BUILD)/deconflict init --db $(DEMO_DB) --rules examples/rules.json --demo
-	@echo "API: http://$(LISTEN)/v1/  (docs/api.md; Ctrl-C stops)"
+	@echo "Console: http://$(LISTEN)/  (sign in with a token above)   API: http://$(LISTEN)/v1/  (docs/api.md; Ctrl-C stops)"
 	./$(BUILD)/deconflict serve --db $(DEMO_DB) --rules examples/rules.json --listen $(LISTEN)
 
 test: build
