@@ -400,25 +400,9 @@ static bool same_json(json_t *a, json_t *b) {
     return a != NULL && b != NULL && json_equal(a, b);
 }
 
-/* Post the notice of an opened conflict on the parties' line: each side's
- * view as a conflict read would show it (the mover's with its operation's
- * resource, the other's with only the operation ids). */
-static int notice(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, const char *mover,
-                  json_t *own_resource, json_t *other_model, dcf_time_t now, svc_notify_t *n) {
-    json_t *views[2];
-    for (int i = 0; i < 2; i++) {
-        bool moving = strcmp(r->party[i], mover) == 0;
-        views[i] =
-            row_view(s, r, r->party[i], moving ? own_resource : NULL, moving ? other_model : NULL);
-    }
-    const char *parties[2] = {r->party[0], r->party[1]};
-    int rc = views[0] != NULL && views[1] != NULL
-                 ? svc_notice_post(s, tx, r->id, parties, views, now, n)
-                 : DCF_ENOMEM;
-    json_decref(views[0]);
-    json_decref(views[1]);
-    return rc;
-}
+/* Post the notice of an opened conflict on its parties' line (below). */
+static int notice(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, dcf_time_t now,
+                  svc_notify_t *n);
 
 int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *who,
                        const dcf_operation_t *op, bool fresh, const svc_found_list_t *found,
@@ -497,7 +481,7 @@ int svc_conflicts_sync(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal
         if (rc == DCF_OK && event != NULL)
             rc = events_both(s, tx, who, r, event, NULL, changed, now, n);
         if (rc == DCF_OK && event != NULL && atomic_load(&s->lines_open) > 0)
-            rc = notice(s, tx, r, op->party, own_resource, f->other_model, now, n);
+            rc = notice(s, tx, r, now, n);
         if (rc == DCF_OK && views != NULL)
             json_array_append_new(views, row_view(s, r, op->party, own_resource, f->other_model));
         if (insert)
@@ -567,6 +551,31 @@ static int view_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     else
         row_clear(&r);
     return svc_page_add(&vr->pg, v, seq);
+}
+
+/* Each side's view in a notice is exactly what GET /v1/conflicts/{id}
+ * shows that side: read back inside the write, after the row and both
+ * operations' rows are saved. */
+static int notice(dcf_service_t *s, dcf_store_tx_t *tx, const cf_row_t *r, dcf_time_t now,
+                  svc_notify_t *n) {
+    json_t *views[2] = {NULL, NULL};
+    int rc = DCF_OK;
+    dcf_store_val_t key = dcf_store_val_text(r->id, strlen(r->id));
+    for (int i = 0; i < 2 && rc == DCF_OK; i++) {
+        view_read_t vr = {.s = s, .party = r->party[i], .pg = {.items = json_array()}};
+        rc = vr.pg.items ? dcf_store_tx_query(tx, "SELECT " JOIN_COLS JOIN_FROM " WHERE c.id = $1",
+                                              &key, 1, view_row, &vr)
+                         : DCF_ENOMEM;
+        if (rc == DCF_OK && (views[i] = json_incref(json_array_get(vr.pg.items, 0))) == NULL)
+            rc = DCF_EINTERNAL;
+        json_decref(vr.pg.items);
+    }
+    const char *parties[2] = {r->party[0], r->party[1]};
+    if (rc == DCF_OK)
+        rc = svc_notice_post(s, tx, r->id, parties, views, now, n);
+    json_decref(views[0]);
+    json_decref(views[1]);
+    return rc;
 }
 
 /* ---------------------------------------------------------- disclosure -- */

@@ -1367,7 +1367,10 @@ int svc_msg_escalate_due(dcf_service_t *s, dcf_store_tx_t *tx, dcf_time_t now, s
             json_decref(e->esc);
         }
         free(d);
-        if (rc != DCF_OK || got < MSG_DUE_BATCH)
+        /* Until nothing is due: a row escalated here may be due again
+         * (the clock jumped past several repeats); each round moves every
+         * row it took forward, and a row stops after the last escalation. */
+        if (rc != DCF_OK || got == 0)
             return rc;
     }
 }
