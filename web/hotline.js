@@ -101,6 +101,59 @@ export function createHotline(app) {
       m.suspended ? h('span', { class: 'badge warn' }, t('hl.suspended')) : null)));
   }
 
+  // A party-admin proposes lines; accepting is the party-admin's too;
+  // suspending and resuming our side also the senior desk's.
+  function proposeForm() {
+    const err = h('p', { class: 'error', role: 'alert' });
+    const name = h('input', { id: 'lp-name', maxlength: 100, required: true });
+    const members = h('input', { id: 'lp-members', required: true, placeholder: 'red, green' });
+    const f = h('form', { id: 'line-propose', class: 'stack' },
+      h('h4', {}, t('hl.propose')),
+      h('label', {}, t('hl.linename'), ' ', name),
+      h('label', {}, t('hl.members'), ' ', members),
+      h('button', { type: 'submit' }, t('hl.proposebtn')), err);
+    f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      try {
+        const l = await app.api.post('/v1/lines', {
+          name: name.value, members: members.value.split(',').map((x) => x.trim()).filter(Boolean) });
+        name.value = members.value = '';
+        selected = l.id;
+        await loadLines();
+        render();
+      } catch (x) { err.textContent = problemText(x); }
+    });
+    return f;
+  }
+
+  function lineAdmin(l) {
+    const me = l.members.find((m) => m.party.id === party());
+    if (!me) return null;
+    const err = h('p', { class: 'error', role: 'alert' });
+    const act = async (path, body) => {
+      err.textContent = '';
+      try { await app.api.post(`/v1/lines/${l.id}/${path}`, body); await loadLines(); render(); } catch (x) { err.textContent = problemText(x); }
+    };
+    const box = h('div', { class: 'line-admin' });
+    if (role() === 'party-admin' && !me.accepted_at)
+      box.append(h('button', { id: 'line-accept', onclick: () => act('accept') }, t('hl.acceptline')));
+    if (l.state === 'open' && ['party-admin', 'senior'].includes(role())) {
+      if (me.suspended) {
+        box.append(h('span', { class: 'badge warn' }, `${t('hl.suspended')}: ${me.suspended.reason}`), ' ',
+          h('button', { id: 'line-resume', onclick: () => act('resume') }, t('hl.resume')));
+      } else {
+        const reason = h('input', { id: 'line-reason', maxlength: 500, 'aria-label': t('hl.reason'), placeholder: t('hl.reason') });
+        box.append(reason, ' ', h('button', { id: 'line-suspend', onclick: () => {
+          if (reason.value.trim()) act('suspend', { reason: reason.value.trim() });
+          else err.textContent = t('hl.needreason');
+        } }, t('hl.suspend')));
+      }
+    }
+    box.append(err);
+    return box.childNodes.length > 1 ? box : null;
+  }
+
   function renderLines() {
     clear(lineList);
     for (const l of lines) {
@@ -111,6 +164,7 @@ export function createHotline(app) {
         presence(l)));
     }
     if (!lines.length) lineList.append(h('li', { class: 'empty' }, t('hl.nolines')));
+    if (role() === 'party-admin') lineList.append(h('li', {}, keep('propose', proposeForm)));
   }
 
   function ticks(m) {
@@ -351,6 +405,7 @@ export function createHotline(app) {
     const thread = [...(threads.get(l.id) || new Map()).values()].sort((a, b) => a.seq - b.seq);
     lineDetail.append(
       h('h3', {}, l.name),
+      lineAdmin(l),
       h('label', { class: 'name' }, t('hl.myname'), ' ',
         h('input', { id: 'my-name', value: myName(), maxlength: 100,
           onchange: (e) => localStorage.setItem('dcf.name', e.target.value) })),

@@ -10,7 +10,9 @@
 //   out and in as its duty officer, calls red, red answers, they exchange
 //   lines, blue ends the call, both file readouts and see them side by
 //   side -> red's Russian interface shows the same message rendered in
-//   Russian -> red verifies its audit entries in the browser.
+//   Russian -> red verifies its audit entries in the browser -> blue's
+//   party-admin proposes a second line, red's accepts it, suspends its
+//   side (a reason is required) and resumes it, blue seeing each live.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -267,6 +269,35 @@ step('red verifies its audit entries in the browser', async () => {
   assert.equal(await v.getAttribute('data-result'), 'verified', await v.textContent());
   assert.match(await v.textContent(), /VERIFIED: \d+ entries of party red/);
   await shot(red, '12-red-audit-verified');
+});
+
+step('a party-admin proposes a line, the other accepts it, then suspends and resumes its side', async () => {
+  await blue.click('#signout');
+  await blue.locator('#signin-form').waitFor();
+  await signIn(blue, tok.blue['party-admin']);
+  await blue.click('#tab-hotline');
+  await blue.fill('#lp-name', 'Second line');
+  await blue.fill('#lp-members', 'red');
+  await blue.click('#line-propose button[type=submit]');
+  const blueItem = blue.locator('#line-list li').filter({ hasText: 'Second line' });
+  await blueItem.filter({ hasText: 'proposed' }).waitFor();
+  await red.click('#signout');
+  await red.locator('#signin-form').waitFor();
+  await signIn(red, tok.red['party-admin']);
+  await red.click('#tab-hotline');
+  await red.locator('#line-list button.item').filter({ hasText: 'Second line' }).click();
+  await red.click('#line-accept');
+  await red.locator('#line-list li').filter({ hasText: 'Second line' }).filter({ hasText: 'open' }).waitFor();
+  await blueItem.filter({ hasText: 'open' }).waitFor();   // live, through line.opened
+  await red.click('#line-suspend');                       // no reason: refused in the form
+  await red.locator('.line-admin .error').filter({ hasText: /reason/ }).waitFor();
+  await red.fill('#line-reason', 'maintenance');
+  await red.click('#line-suspend');
+  await blueItem.filter({ hasText: 'suspended' }).waitFor();
+  await shot(red, '13-red-line-suspended');
+  await red.click('#line-resume');
+  await red.locator('#line-suspend').waitFor();
+  await blue.locator('#line-list li').filter({ hasText: 'Second line' }).filter({ hasNotText: 'suspended' }).waitFor();
 });
 
 step('signing out ends the session on the server', async () => {
