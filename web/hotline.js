@@ -487,10 +487,19 @@ export function createHotline(app) {
     threads.get(lineId).set(m.seq, m);
   }
 
+  // Re-rendering moves the kept forms out of the document and back, which
+  // drops the focus: give it back (with the caret) to the control that had
+  // it, so that an event arriving while someone types loses nothing.
   function render() {
+    const a = document.activeElement;
+    const caret = a && typeof a.selectionStart === 'number' ? [a.selectionStart, a.selectionEnd] : null;
     renderLines();
     renderThread();
     renderBanner();
+    if (a && a !== document.activeElement && a.isConnected) {
+      a.focus();
+      if (caret) a.setSelectionRange(caret[0], caret[1]);
+    }
     const n = [...threads.values()].reduce((a, th) => a + [...th.values()].filter(needsMe).length, 0);
     $('hotline-count').textContent = n ? `(${n})` : '';
   }
