@@ -761,15 +761,16 @@ static int deliver_fn(dcf_store_tx_t *tx, void *arg) {
     return rc;
 }
 
-/* The async write's wrapper: svc_tx_run needs its svc_tx_fn_t to live
- * until the write runs, so it travels with the job. */
-typedef struct {
+/* A stream's deliveries, queued as one async write.  svc_tx_run needs its
+ * svc_tx_fn_t to live until the write runs, so it travels with the batch,
+ * which the write's done callback frees. */
+struct dcf_msg_batch_s {
     svc_tx_fn_t t;
     deliver_t d;
-} deliver_job_t;
+};
 
 static void deliver_job_done(void *arg, int rc) {
-    deliver_job_t *j = arg;
+    dcf_msg_batch_t *j = arg;
     if (rc == DCF_EIO)
         svc_fail_stop(rc);
     svc_notify(j->d.s, &j->d.notify);
@@ -799,14 +800,9 @@ static bool peek_line_seq(const char *data, size_t len, char *line, size_t cap, 
     return true;
 }
 
-struct dcf_msg_batch_s {
-    deliver_job_t job;
-};
-
-void dcf_msg_streamed_flush(dcf_service_t *s, dcf_msg_batch_t *b) {
-    if (b == NULL)
+void dcf_msg_streamed_flush(dcf_service_t *s, dcf_msg_batch_t *j) {
+    if (j == NULL)
         return;
-    deliver_job_t *j = &b->job;
     j->t = (svc_tx_fn_t){s, deliver_fn, &j->d};
     if (dcf_store_write_async(s->st, svc_tx_run, &j->t, deliver_job_done, j) != DCF_OK) {
         /* Not queued: they stay "sent" and deliverable (never wrong, only late). */
@@ -826,20 +822,19 @@ void dcf_msg_streamed(dcf_service_t *s, const dcf_principal_t *who, const char *
         !svc_pending_take(s, line, seq, who->party))
         return;
     dcf_msg_batch_t *b = *batch;
-    if (b != NULL && b->job.d.n == sizeof b->job.d.v / sizeof b->job.d.v[0]) {
+    if (b != NULL && b->d.n == sizeof b->d.v / sizeof b->d.v[0]) {
         dcf_msg_streamed_flush(s, b);
         b = *batch = NULL;
     }
     if (b == NULL) {
-        /* job is the struct's first member, so the job's done frees it all. */
         if ((b = *batch = calloc(1, sizeof *b)) == NULL) {
             svc_pending_add(s, line, seq, who->party);
             return;
         }
-        b->job.d.s = s;
-        b->job.d.who = *who;
+        b->d.s = s;
+        b->d.who = *who;
     }
-    deliver_t *d = &b->job.d;
+    deliver_t *d = &b->d;
     snprintf(d->v[d->n].line, sizeof d->v[d->n].line, "%s", line);
     d->v[d->n++].seq = seq;
 }
