@@ -654,6 +654,9 @@ def test_line_checks_go_on_while_suspended_and_failures_count(make_server):
         e = desk.wait_event(lambda e: e.type == "message.new" and L.data(e)["kind"] == "check")
         k = L.data(e)
         assert k["line"] == line["id"] and L.secs(line["opened_at"], k["sent_at"]) == 3600
+        # The delivery is recorded in its own write after the event reached
+        # the desk; its event says when it is durable.
+        L.seen_or_wait(desk, L.is_msg_event("message.delivered", line, k["seq"], ru))
     k = L.get_msg(s, us.tok["viewer"], line, k["seq"])
     assert L.copy_of(k, ru)["state"] == "delivered" and L.copy_of(k, us)["state"] == "sent"
     # Nobody acknowledges: both copies escalate; the checks count as failed.
