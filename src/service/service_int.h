@@ -134,7 +134,10 @@ int svc_parse_body(dcf_service_t *s, const char *body, size_t len, json_t **out,
 /* Reject members of obj not in `allowed` (NULL-terminated); pointer prefix "". */
 int svc_only_members(json_t *obj, const char *const *allowed, const char *title, dcf_problem_t *p);
 
-/* prefix + 22 base64url characters of 128 random bits. */
+/* prefix + SVC_ID_CHARS base64url characters: 8 of the creation time in
+ * milliseconds, then 14 random (84 bits), in an alphabet that sorts like
+ * the numbers it encodes, so ids sort by creation time. */
+#define SVC_ID_CHARS 22
 void svc_random_id(const char *prefix, char *out, size_t len);
 /* RFC 3339 of t as a new JSON string (null for t == 0 when nullable). */
 json_t *svc_time_json(dcf_time_t t);

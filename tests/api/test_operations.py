@@ -11,7 +11,7 @@ import pytest
 
 import dcf_helpers as H
 
-OP_ID = re.compile(r"op-[A-Za-z0-9_-]{22}")  # docs/api.md: "op- + 22 random base64url characters"
+OP_ID = re.compile(r"op-[A-Za-z0-9_-]{22}")  # docs/api.md: "op- + 22 base64url characters"
 
 
 def _model(res):
@@ -45,10 +45,15 @@ def test_create_and_get(server):
 
 def test_operation_id_shape(server):
     p = server.party(("planner",))
-    ids = [server.post_op(p.tok["planner"], H.op_body(H.area()))["id"] for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append(server.post_op(p.tok["planner"], H.op_body(H.area()))["id"])
+        time.sleep(0.003)  # ids of one millisecond are in random order
     for i in ids:
         assert OP_ID.fullmatch(i), "operation id %r is not op- + 22 base64url characters" % i
     assert len(set(ids)) == 3
+    # Newer ids sort after older ones (their first 8 characters are the time).
+    assert sorted(ids) == ids, ids
 
 
 def test_create_defaults_and_party_member(server):
