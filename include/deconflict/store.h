@@ -50,10 +50,12 @@ extern "C" {
 #define DCF_STORE_BATCH_LIMIT    4096   /* largest accepted opts.batch_max */
 #define DCF_STORE_WAIT_LIMIT_US  100000 /* largest accepted opts.batch_wait_us */
 #define DCF_STORE_READERS_MAX    16     /* largest accepted opts.readers */
+#define DCF_STORE_CACHE_MAX_MIB  65536  /* largest accepted opts.cache_mib */
 #define DCF_STORE_MIGRATIONS_MAX 1024   /* migrations known to the code */
 
 #define DCF_STORE_BATCH_DEFAULT   256
 #define DCF_STORE_READERS_DEFAULT 2
+#define DCF_STORE_CACHE_DEFAULT   64 /* MiB of page cache for the writer */
 
 typedef struct dcf_store_s dcf_store_t;
 typedef struct dcf_store_tx_s dcf_store_tx_t;
@@ -63,6 +65,7 @@ typedef struct {
     unsigned batch_max;     /* writes per transaction; 0 = DCF_STORE_BATCH_DEFAULT */
     unsigned batch_wait_us; /* how long the writer waits to fill a batch; 0 = no wait */
     unsigned readers;       /* read connections in the pool; 0 = DCF_STORE_READERS_DEFAULT */
+    unsigned cache_mib;     /* the writer's page cache; 0 = DCF_STORE_CACHE_DEFAULT */
     /* Called on the writer thread once per batch, after its COMMIT returned
      * (committed: it is durable) or failed, before any writer of the batch
      * learns its outcome.  May be NULL.  Keep it short; no store calls. */

@@ -51,7 +51,7 @@ typedef struct {
     int64_t check_rate, max_streams, heartbeat, notice, sweep;
     int policy;
     double grid;
-    int64_t batch_max, batch_wait, readers;
+    int64_t batch_max, batch_wait, readers, store_cache;
     int64_t sth_interval;
     bool test_clock;
     char tile_url[DCF_CONFIG_VALUE_MAX];
@@ -117,6 +117,10 @@ static const dcf_config_opt_t SERVE_OPTS[] = {
      "how long the writer waits to fill a batch", NULL, OFF(batch_wait)},
     {"readers", "DECONFLICT_READERS", "readers", DCF_CONFIG_INT, 1, 16, "4",
      "read connections to the store", NULL, OFF(readers)},
+    {"store-cache", "DECONFLICT_STORE_CACHE", "store_cache", DCF_CONFIG_INT, 1, 65536, "64",
+     "MiB of page cache for the store's writer (indexes that no longer fit are read back on "
+     "every write)",
+     NULL, OFF(store_cache)},
     {"audit-key", "DECONFLICT_AUDIT_KEY", "audit_key", DCF_CONFIG_STRING, 0, 0, "",
      "the audit log's signing key file (mode 0600; deconflict init creates it); default: the "
      "store's path + .audit-key",
@@ -338,6 +342,7 @@ int dcf_cli_serve(int argc, char **argv) {
     so.store.batch_max = (unsigned)o.batch_max;
     so.store.batch_wait_us = (unsigned)o.batch_wait;
     so.store.readers = (unsigned)o.readers;
+    so.store.cache_mib = (unsigned)o.store_cache;
     so.hotline.ack_us[DCF_MSG_URGENT] = o.ack_urgent;
     so.hotline.ack_us[DCF_MSG_WARNING] = o.ack_warning;
     so.hotline.ack_us[DCF_MSG_REQUEST] = o.ack_request;

@@ -412,7 +412,8 @@ int dcf_store_open(const dcf_store_opts_t *opts, const dcf_store_migration_t *mi
         goto out;
     err = DCF_ELIMIT;
     if (opts->batch_max > DCF_STORE_BATCH_LIMIT || opts->batch_wait_us > DCF_STORE_WAIT_LIMIT_US ||
-        opts->readers > DCF_STORE_READERS_MAX || n_migs > DCF_STORE_MIGRATIONS_MAX)
+        opts->readers > DCF_STORE_READERS_MAX || opts->cache_mib > DCF_STORE_CACHE_MAX_MIB ||
+        n_migs > DCF_STORE_MIGRATIONS_MAX)
         goto out;
     err = DCF_EINVAL;
     for (size_t i = 0; i < n_migs; i++)
@@ -436,14 +437,15 @@ int dcf_store_open(const dcf_store_opts_t *opts, const dcf_store_migration_t *mi
     pthread_mutex_init(&st->pool_mu, NULL);
     pthread_cond_init(&st->pool_cv, NULL);
 
-    if ((err = ops->open(target, true, &st->wconn)) != DCF_OK)
+    unsigned cache_mib = opts->cache_mib ? opts->cache_mib : DCF_STORE_CACHE_DEFAULT;
+    if ((err = ops->open(target, true, cache_mib, &st->wconn)) != DCF_OK)
         goto out;
     st->tx = (dcf_store_tx_t){.ops = ops, .conn = st->wconn, .live = false};
     if ((err = migrate(ops, st->wconn, migs, n_migs)) != DCF_OK)
         goto out;
     unsigned want = opts->readers ? opts->readers : DCF_STORE_READERS_DEFAULT;
     for (; st->n_readers < want; st->n_readers++) {
-        if ((err = ops->open(target, false, &st->readers[st->n_readers])) != DCF_OK)
+        if ((err = ops->open(target, false, 0, &st->readers[st->n_readers])) != DCF_OK)
             goto out;
         st->free_readers[st->n_free++] = st->readers[st->n_readers];
     }

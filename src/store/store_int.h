@@ -25,8 +25,9 @@ struct dcf_store_ops {
     const char *name;
     /* Open a connection to `target` (backend-specific: a path for SQLite).
      * `writer` true: the one read-write connection, which also sets the
-     * durability settings; false: a read-only connection. */
-    int (*open)(const char *target, bool writer, dcf_store_conn_t **out);
+     * durability settings and keeps a page cache of `cache_mib` MiB; false:
+     * a read-only connection (cache_mib is then 0: the backend's default). */
+    int (*open)(const char *target, bool writer, unsigned cache_mib, dcf_store_conn_t **out);
     void (*close)(dcf_store_conn_t *c); /* NULL ok */
     /* Several statements, no parameters (migrations). */
     int (*exec_script)(dcf_store_conn_t *c, const char *sql);

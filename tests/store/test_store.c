@@ -57,6 +57,15 @@ static int put_kv(dcf_store_tx_t *tx, void *p) {
     return a->fail_with;
 }
 
+/* The writer's settings, read inside a write: [0] cache_size (negative:
+ * KiB), [1] temp_store (2: memory). */
+static int writer_pragmas(dcf_store_tx_t *tx, void *p) {
+    int64_t *v = p;
+    int err = dcf_store_tx_query(tx, "PRAGMA cache_size", NULL, 0, count_cb, &v[0]);
+    return err != DCF_OK ? err
+                         : dcf_store_tx_query(tx, "PRAGMA temp_store", NULL, 0, count_cb, &v[1]);
+}
+
 static void test_migrations(void) {
     char uri[128];
     dcf_store_t *st = NULL;
@@ -108,6 +117,15 @@ static void test_migrations(void) {
     CHECK_INT(dcf_store_open(&o2, unordered, 2, &st), DCF_EINVAL);
     dcf_store_opts_t big = {.uri = uri2, .batch_max = DCF_STORE_BATCH_LIMIT + 1};
     CHECK_INT(dcf_store_open(&big, migs, 1, &st), DCF_ELIMIT);
+    dcf_store_opts_t cache = {.uri = uri2, .cache_mib = DCF_STORE_CACHE_MAX_MIB + 1};
+    CHECK_INT(dcf_store_open(&cache, migs, 1, &st), DCF_ELIMIT);
+    cache.cache_mib = 1; /* within the limit: opens, and the writer keeps 1 MiB */
+    CHECK_INT(dcf_store_open(&cache, migs, 1, &st), DCF_OK);
+    int64_t pragmas[2] = {0, 0};
+    CHECK_INT(dcf_store_write(st, writer_pragmas, pragmas), DCF_OK);
+    CHECK_INT(pragmas[0], -1024);
+    CHECK_INT(pragmas[1], 2);
+    dcf_store_close(st);
     dcf_store_opts_t pg = {.uri = "postgres://localhost/x"};
     CHECK_INT(dcf_store_open(&pg, migs, 1, &st), DCF_EINVAL);
 }
