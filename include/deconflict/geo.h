@@ -156,7 +156,9 @@ typedef struct {
     dcf_sep_t min_sep; /* extra separation this operation asks for (0 = none) */
     dcf_disclosure_t disclosure;
     bool exigent;                            /* starts inside the notice period on purpose */
-    char exigent_reason[DCF_REASON_MAX + 1]; /* required non-empty when exigent */
+    char *exigent_reason; /* owned, NUL-terminated, 1..DCF_REASON_MAX bytes when exigent;
+                           * NULL otherwise (kept out of line: a loaded store holds
+                           * every live operation, and few are exigent) */
     size_t n_volumes;
     dcf_volume_t *volumes; /* owned, n_volumes entries */
 } dcf_operation_t;

@@ -56,6 +56,7 @@ void dcf_operation_free(dcf_operation_t *op) {
     for (size_t i = 0; i < op->n_volumes; i++)
         dcf_footprint_free(op->volumes[i].footprint);
     free(op->volumes);
+    free(op->exigent_reason);
     free(op);
 }
 
@@ -339,11 +340,16 @@ static bool footprint_equal(const dcf_footprint_t *a, const dcf_footprint_t *b) 
     return true;
 }
 
+/* Two reasons, either of which may be NULL (none). */
+static bool reason_equal(const char *a, const char *b) {
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
 bool dcf_operation_equal(const dcf_operation_t *a, const dcf_operation_t *b) {
     if (strcmp(a->id, b->id) != 0 || strcmp(a->party, b->party) != 0 ||
         strcmp(a->kind, b->kind) != 0 || a->priority != b->priority ||
         !sep_equal(&a->min_sep, &b->min_sep) || a->disclosure != b->disclosure ||
-        a->exigent != b->exigent || strcmp(a->exigent_reason, b->exigent_reason) != 0 ||
+        a->exigent != b->exigent || !reason_equal(a->exigent_reason, b->exigent_reason) ||
         a->n_volumes != b->n_volumes)
         return false;
     for (size_t i = 0; i < a->n_volumes; i++) {
@@ -644,7 +650,11 @@ static int parse_op_fields(const json_t *obj, unsigned flags, const path_t *at, 
     if (op->exigent) {
         if (json_object_get(obj, "exigent_reason") == NULL)
             return fail(err, DCF_EINVAL, at, "exigent_reason", "is required when exigent is true");
-        return get_string(obj, "exigent_reason", true, &S_REASON, at, op->exigent_reason, err);
+        char reason[DCF_REASON_MAX + 1];
+        rc = get_string(obj, "exigent_reason", true, &S_REASON, at, reason, err);
+        if (rc == DCF_OK && (op->exigent_reason = strdup(reason)) == NULL)
+            rc = fail_nomem(err, at);
+        return rc;
     }
     if (json_object_get(obj, "exigent_reason") != NULL)
         return fail(err, DCF_EINVAL, at, "exigent_reason", "is allowed only when exigent is true");
@@ -922,7 +932,7 @@ static const char *header_mismatch(const dcf_operation_t *a, const dcf_operation
         return "disclosure";
     if (a->exigent != b->exigent)
         return "exigent";
-    if (strcmp(a->exigent_reason, b->exigent_reason) != 0)
+    if (!reason_equal(a->exigent_reason, b->exigent_reason))
         return "exigent_reason";
     return NULL;
 }
@@ -1217,7 +1227,7 @@ json_t *dcf_operation_to_json(const dcf_operation_t *op) {
          put(o, "disclosure", json_string(DISCLOSURES[op->disclosure].name)) &&
          put(o, "exigent", json_boolean(op->exigent));
     if (ok && op->exigent)
-        ok = put(o, "exigent_reason", json_string(op->exigent_reason));
+        ok = put(o, "exigent_reason", json_string(op->exigent_reason ? op->exigent_reason : ""));
     ok = ok && put(o, "volumes", vols = json_array());
     for (size_t i = 0; ok && i < op->n_volumes; i++)
         ok = json_array_append_new(vols, volume_json(&op->volumes[i])) == 0;

@@ -95,7 +95,7 @@ static void test_polygon_op(void) {
     CHECK_INT(op->min_sep.time_us, 600 * DCF_USEC_PER_SEC);
     CHECK_INT(op->disclosure, DCF_DISCLOSE_OVERLAP);
     CHECK(!op->exigent);
-    CHECK_STR(op->exigent_reason, "");
+    CHECK(op->exigent_reason == NULL);
     CHECK_INT(op->n_volumes, 1);
     const dcf_volume_t *v = &op->volumes[0];
     CHECK_INT(dcf_footprint_kind(v->footprint), DCF_FOOTPRINT_POLYGON);
