@@ -155,7 +155,7 @@ typedef struct {
     int32_t priority;
     dcf_sep_t min_sep; /* extra separation this operation asks for (0 = none) */
     dcf_disclosure_t disclosure;
-    bool exigent;                            /* starts inside the notice period on purpose */
+    bool exigent;         /* starts inside the notice period on purpose */
     char *exigent_reason; /* owned, NUL-terminated, 1..DCF_REASON_MAX bytes when exigent;
                            * NULL otherwise (kept out of line: a loaded store holds
                            * every live operation, and few are exigent) */
