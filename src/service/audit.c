@@ -12,9 +12,16 @@
  *     a failed write leaves neither entry nor gap.  (A failed COMMIT stops
  *     the process: see svc_fail_stop.)
  *   - After entry i commits, every complete node covering leaves <= i is
- *     stored (leaves in audit_entries.leaf, interior nodes in audit_node
- *     under id = index * 64 + level), so a proof for any tree size up to the committed one
- *     needs O(log n) node reads and never rehashes leaves.
+ *     stored, so a proof for any tree size up to the committed one needs
+ *     O(log n) node reads and never rehashes leaves.  Node (level L, index
+ *     j) is completed by the append of leaf (j + 1) * 2^L - 1, and is
+ *     stored in that entry's row: audit_entries.hashes holds the leaf hash
+ *     then the interior nodes the append completed, levels 0..k (k = the
+ *     number of trailing one bits of the entry's index), 32 bytes each.
+ *     One row per entry, not one per node.  Entries appended before schema
+ *     migration 6 hold only their leaf; their interior nodes are in
+ *     audit_node under id = index * 64 + level, and node_get reads them
+ *     there.
  *   - A tree head is issued only inside a write, over the frontier at that
  *     point, so it commits together with (after) every entry it covers.
  *   - Proofs are served only for sizes up to the newest tree head.
@@ -134,26 +141,45 @@ static int key_load(svc_audit_t *a, const char *path, char *err, size_t errlen) 
 
 /* --------------------------------------------------------------- nodes -- */
 
+/* A row's hash blob: exactly one hash (`hash`, an audit_node row) or an
+ * entry's levels 0..k (`hashes`); `want` picks the level. */
+typedef struct {
+    unsigned want;
+    uint8_t *out;
+} node_want_t;
+
 static int node_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    node_want_t *w = arg;
     (void)nc;
-    if (c[0].type != DCF_STORE_BLOB || c[0].u.b.len != DCF_MERKLE_HASH_LEN)
+    if (c[0].type != DCF_STORE_BLOB || c[0].u.b.len % DCF_MERKLE_HASH_LEN != 0)
         return DCF_EINTERNAL;
-    memcpy(arg, c[0].u.b.ptr, DCF_MERKLE_HASH_LEN);
+    if (c[0].u.b.len < ((size_t)w->want + 1) * DCF_MERKLE_HASH_LEN)
+        return 2; /* an entry from before migration 6: its node is in audit_node */
+    memcpy(w->out, (const uint8_t *)c[0].u.b.ptr + (size_t)w->want * DCF_MERKLE_HASH_LEN,
+           DCF_MERKLE_HASH_LEN);
     return 1; /* found: stop */
 }
 
-/* dcf_merkle_get_fn over the read pool (proofs).  Leaves (level 0) are
- * the entries' own leaf column; interior nodes are in audit_node. */
+/* dcf_merkle_get_fn over the read pool (proofs and start-up): the node is
+ * in the row of the entry whose append completed it (see INVARIANTS), or,
+ * for entries older than migration 6, in audit_node. */
 static int node_get(void *arg, unsigned level, uint64_t index, uint8_t out[DCF_MERKLE_HASH_LEN]) {
     dcf_service_t *s = arg;
-    if (index > (UINT64_C(1) << 40))
-        return DCF_ERANGE;
-    dcf_store_val_t k = dcf_store_val_int(level == 0 ? (int64_t)index : NODE_ID(level, index));
-    int rc = dcf_store_read(s->st,
-                            level == 0 ? "SELECT leaf FROM audit_entries WHERE idx = $1"
-                                       : "SELECT hash FROM audit_node WHERE id = $1",
-                            &k, 1, node_row, out);
-    return rc == 1 ? DCF_OK : rc == DCF_OK ? DCF_ENOENT : rc;
+    /* Entry indexes stay below 2^40 (PARTY_KEY), so no node we hold is
+     * completed by a later leaf; this also keeps the shift in range. */
+    if (level > 40 || index + 1 > (UINT64_C(1) << 40) >> level)
+        return DCF_ENOENT;
+    node_want_t w = {.want = level, .out = out};
+    dcf_store_val_t k = dcf_store_val_int((int64_t)(((index + 1) << level) - 1));
+    int rc = dcf_store_read(s->st, "SELECT hashes FROM audit_entries WHERE idx = $1", &k, 1,
+                            node_row, &w);
+    if (rc == 2) {
+        w.want = 0;
+        k = dcf_store_val_int(NODE_ID(level, index));
+        rc =
+            dcf_store_read(s->st, "SELECT hash FROM audit_node WHERE id = $1", &k, 1, node_row, &w);
+    }
+    return rc == 1 ? DCF_OK : rc == DCF_OK || rc == 2 ? DCF_ENOENT : rc;
 }
 
 /* ------------------------------------------------------------- writing -- */
@@ -254,6 +280,7 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
     size_t np = 0;
     uint8_t leaf[DCF_MERKLE_HASH_LEN];
     dcf_merkle_node_t nodes[DCF_MERKLE_APPEND_MAX];
+    uint8_t hashes[DCF_MERKLE_APPEND_MAX * DCF_MERKLE_HASH_LEN];
     unsigned n_nodes = 0;
     char ts[DCF_TIME_STRLEN];
     int rc = DCF_ENOMEM;
@@ -262,7 +289,8 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
 
 #ifdef DCF_BENCH_NO_AUDIT /* the benchmark's "log off" build (CMakeLists.txt) */
     (void)tx, (void)who, (void)at, (void)action, (void)objs, (void)n_objs, (void)parties;
-    (void)n_parties, (void)ps, (void)np, (void)leaf, (void)nodes, (void)n_nodes, (void)ts;
+    (void)n_parties, (void)ps, (void)np, (void)leaf, (void)nodes, (void)hashes, (void)n_nodes;
+    (void)ts;
     (void)rc, (void)idx, (void)b;
     return DCF_OK;
 #endif
@@ -319,10 +347,20 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
     if ((rc = dcf_merkle_leaf_hash(b.p, b.n, leaf)) != DCF_OK ||
         (rc = dcf_merkle_frontier_append(&a->frontier, leaf, nodes, &n_nodes)) != DCF_OK)
         goto out;
+    /* The leaf and the interior nodes this append completed, levels 0..k
+     * (INVARIANTS): one row, however many nodes. */
+    for (unsigned i = 0; i < n_nodes; i++) {
+        if (nodes[i].level != i || nodes[i].index != (uint64_t)idx >> i) {
+            rc = DCF_EINTERNAL;
+            goto out;
+        }
+        memcpy(hashes + (size_t)i * DCF_MERKLE_HASH_LEN, nodes[i].hash, DCF_MERKLE_HASH_LEN);
+    }
     dcf_store_val_t v[4] = {dcf_store_val_int(idx), dcf_store_val_int(at),
-                            dcf_store_val_text(b.p, b.n), dcf_store_val_blob(leaf, sizeof leaf)};
+                            dcf_store_val_text(b.p, b.n),
+                            dcf_store_val_blob(hashes, (size_t)n_nodes * DCF_MERKLE_HASH_LEN)};
     rc = dcf_store_tx_exec(tx,
-                           "INSERT INTO audit_entries (idx, at, entry, leaf) "
+                           "INSERT INTO audit_entries (idx, at, entry, hashes) "
                            "VALUES ($1, $2, $3, $4)",
                            v, 4, NULL);
     for (size_t i = 0; rc == DCF_OK && i < np; i++) {
@@ -333,15 +371,6 @@ int svc_audit_add(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t *w
             break; /* an entry about a party that does not exist: a bug */
         dcf_store_val_t c = dcf_store_val_int(PARTY_KEY(pt.tag, idx));
         rc = dcf_store_tx_exec(tx, "INSERT INTO audit_party (key) VALUES ($1)", &c, 1, NULL);
-    }
-    /* Level 0 is the entry's own leaf column; only interior nodes here. */
-    for (unsigned i = 0; rc == DCF_OK && i < n_nodes; i++) {
-        if (nodes[i].level == 0)
-            continue;
-        dcf_store_val_t nv[2] = {dcf_store_val_int(NODE_ID(nodes[i].level, nodes[i].index)),
-                                 dcf_store_val_blob(nodes[i].hash, DCF_MERKLE_HASH_LEN)};
-        rc =
-            dcf_store_tx_exec(tx, "INSERT INTO audit_node (id, hash) VALUES ($1, $2)", nv, 2, NULL);
     }
 out:
     /* On failure the caller's write fails and svc_tx_run restores the
@@ -632,9 +661,11 @@ int dcf_audit_sths(dcf_service_t *s, const char *cursor, unsigned limit, json_t 
 static int entry_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     svc_page_t *pg = arg;
     (void)nc;
+    if (c[2].type != DCF_STORE_BLOB || c[2].u.b.len < DCF_MERKLE_HASH_LEN)
+        return DCF_EINTERNAL;
     json_t *item = json_pack("{s:I, s:s%, s:o}", "index", (json_int_t)c[0].u.i, "entry",
                              (const char *)c[1].u.b.ptr, c[1].u.b.len, "leaf_hash",
-                             b64_json(c[2].u.b.ptr, c[2].u.b.len));
+                             b64_json(c[2].u.b.ptr, DCF_MERKLE_HASH_LEN));
     return svc_page_add(pg, item, c[0].u.i);
 }
 
@@ -648,7 +679,7 @@ int dcf_audit_entries(dcf_service_t *s, const dcf_principal_t *who, const char *
     if (who->party[0] == '\0') {
         dcf_store_val_t v[2] = {dcf_store_val_int(after), dcf_store_val_int((int64_t)pg.want + 1)};
         rc = dcf_store_read(s->st,
-                            "SELECT idx, entry, leaf FROM audit_entries WHERE idx > $1 "
+                            "SELECT idx, entry, hashes FROM audit_entries WHERE idx > $1 "
                             "ORDER BY idx LIMIT $2",
                             v, 2, entry_row, &pg);
     } else {
@@ -657,7 +688,7 @@ int dcf_audit_entries(dcf_service_t *s, const dcf_principal_t *who, const char *
                                 dcf_store_val_int(PARTY_KEY(who->party_tag + 1, 0)),
                                 dcf_store_val_int((int64_t)pg.want + 1)};
         rc = dcf_store_read(s->st,
-                            "SELECT e.idx, e.entry, e.leaf FROM audit_party c "
+                            "SELECT e.idx, e.entry, e.hashes FROM audit_party c "
                             "JOIN audit_entries e ON e.idx = c.key - $1 "
                             "WHERE c.key > $2 AND c.key < $3 ORDER BY c.key LIMIT $4",
                             v, 4, entry_row, &pg);
@@ -693,9 +724,10 @@ static int size_ok(dcf_service_t *s, uint64_t n, const char *name, dcf_problem_t
     return DCF_OK;
 }
 
+/* The leaf hash: the first of an entry's hashes. */
 static int leaf_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     (void)nc;
-    if (c[0].u.b.len != DCF_MERKLE_HASH_LEN)
+    if (c[0].type != DCF_STORE_BLOB || c[0].u.b.len < DCF_MERKLE_HASH_LEN)
         return DCF_EINTERNAL;
     memcpy(arg, c[0].u.b.ptr, DCF_MERKLE_HASH_LEN);
     return 1;
@@ -717,10 +749,10 @@ int dcf_audit_inclusion(dcf_service_t *s, const dcf_principal_t *who, uint64_t i
     dcf_store_val_t v[2] = {dcf_store_val_int((int64_t)index),
                             dcf_store_val_int(PARTY_KEY(who->party_tag, index))};
     rc = who->party[0] == '\0'
-             ? dcf_store_read(s->st, "SELECT leaf FROM audit_entries WHERE idx = $1", v, 1,
+             ? dcf_store_read(s->st, "SELECT hashes FROM audit_entries WHERE idx = $1", v, 1,
                               leaf_row, leaf)
              : dcf_store_read(s->st,
-                              "SELECT e.leaf FROM audit_party c JOIN audit_entries e "
+                              "SELECT e.hashes FROM audit_party c JOIN audit_entries e "
                               "ON e.idx = $1 WHERE c.key = $2",
                               v, 2, leaf_row, leaf);
     if (rc == DCF_OK)

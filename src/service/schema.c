@@ -225,8 +225,16 @@ static const char MIGRATION_5[] = "CREATE TABLE sessions ("
                                   "  expires_at BIGINT NOT NULL,"
                                   "  revoked_at BIGINT);";
 
+/* An entry's row carries, beside its leaf hash, the interior nodes its
+ * append completed (audit.c): the column holds 32 * (1 + k) bytes, levels
+ * 0..k, where k is the number of trailing one bits of the entry's index.
+ * audit_node stops growing; it keeps the nodes of entries appended before
+ * this migration, and proofs read them there. */
+static const char MIGRATION_6[] = "ALTER TABLE audit_entries RENAME COLUMN leaf TO hashes;";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
-    {1, MIGRATION_1}, {2, MIGRATION_2}, {3, MIGRATION_3}, {4, MIGRATION_4}, {5, MIGRATION_5},
+    {1, MIGRATION_1}, {2, MIGRATION_2}, {3, MIGRATION_3},
+    {4, MIGRATION_4}, {5, MIGRATION_5}, {6, MIGRATION_6},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

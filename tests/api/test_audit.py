@@ -365,7 +365,8 @@ def test_a_rewritten_tree_is_caught(make_server):
     # A stored node below the top: the server starts, but the proofs that
     # use it no longer verify against the head the party holds.
     s.stop()
-    _rows(s.db, "UPDATE audit_entries SET leaf = zeroblob(32) WHERE idx = 0")
+    (h0,), = _rows(s.db, "SELECT hashes FROM audit_entries WHERE idx = 0")
+    _rows(s.db, "UPDATE audit_entries SET hashes = ? WHERE idx = 0", bytes(32) + h0[32:])
     s.start()
     e1 = next(e for e in entries(s, s.admin) if e["index"] == 1)
     proof = H.expect_json(inclusion(s, s.admin, 1, size), 200)
@@ -374,10 +375,83 @@ def test_a_rewritten_tree_is_caught(make_server):
     # A node the newest head's root is made of: the server refuses to start.
     s.stop()
     top = size.bit_length() - 1  # the largest complete subtree at index 0
-    _rows(s.db, "UPDATE audit_node SET hash = zeroblob(32) WHERE id = ?", top)  # idx 0
+    last = (1 << top) - 1  # the entry whose append completed it holds it
+    (h,), = _rows(s.db, "SELECT hashes FROM audit_entries WHERE idx = ?", last)
+    assert len(h) == 32 * (top + 1)
+    _rows(s.db, "UPDATE audit_entries SET hashes = ? WHERE idx = ?",
+          h[:32 * top] + bytes(32) + h[32 * (top + 1):], last)
     with pytest.raises(ServerFailed) as e:
         s.start(timeout=10)
     assert "does not match its newest signed tree head" in str(e.value)
+
+
+def _all_proofs_verify(s, size):
+    sth = fresh_sth(s, s.admin)
+    assert sth["tree_size"] >= size
+    for e in entries(s, s.admin):
+        p = H.expect_json(inclusion(s, s.admin, e["index"], sth["tree_size"]), 200)
+        assert verify_inclusion(leaf_hash(e["entry"].encode()), e["index"], sth["tree_size"],
+                                [b64(x) for x in p["audit_path"]], b64(sth["root_hash"]))
+    return sth
+
+
+def test_each_entry_row_holds_the_nodes_its_append_completed(make_server):
+    s = make_server()
+    p = s.party()
+    for _ in range(3):
+        s.post_op(p.tok["planner"], H.op_body(H.area()))
+    sth = _all_proofs_verify(s, 8)
+    s.stop()
+    rows = _rows(s.db, "SELECT idx, entry, hashes FROM audit_entries ORDER BY idx")
+    assert [r[0] for r in rows] == list(range(len(rows)))
+    # Recompute every complete node from the entries and find each in the
+    # row of the leaf that completed it: level L of entry i, i's trailing
+    # ones numbering L or more.
+    level = [leaf_hash(r[1].encode()) for r in rows]
+    for lv in range(0, 64):
+        for j, h in enumerate(level):
+            i = ((j + 1) << lv) - 1
+            assert len(rows[i][2]) >= 32 * (lv + 1) and rows[i][2][32 * lv:32 * (lv + 1)] == h
+        if len(level) < 2:
+            break
+        level = [node_hash(level[k], level[k + 1]) for k in range(0, len(level) - 1, 2)]
+    for i, _, h in rows:
+        assert len(h) == 32 * (1 + ((i + 1) & -(i + 1)).bit_length() - 1)
+    assert _rows(s.db, "SELECT COUNT(*) FROM audit_node") == [(0,)]
+    s.start()
+    assert fresh_sth(s, s.admin)["tree_size"] >= sth["tree_size"]
+
+
+def test_a_log_from_before_nodes_moved_into_entries_still_proves(make_server):
+    """Stores written before schema migration 6 kept interior nodes in
+    audit_node and only the leaf in the entry row; rewrite a log into that
+    layout, then append more: proofs over both parts verify, and start-up
+    accepts the newest tree head."""
+    s = make_server()
+    p = s.party()
+    for _ in range(3):
+        s.post_op(p.tok["planner"], H.op_body(H.area()))
+    s.stop()
+    rows = _rows(s.db, "SELECT idx, hashes FROM audit_entries ORDER BY idx")
+    moved = 0
+    for i, h in rows:
+        for lv in range(1, len(h) // 32):
+            _rows(s.db, "INSERT INTO audit_node (id, hash) VALUES (?, ?)",
+                  (i >> lv) * 64 + lv, h[32 * lv:32 * (lv + 1)])
+            moved += 1
+        _rows(s.db, "UPDATE audit_entries SET hashes = ? WHERE idx = ?", h[:32], i)
+    assert moved == len(rows) - bin(len(rows)).count("1")  # n - popcount(n) interior nodes
+    s.start()
+    old = len(rows)
+    _all_proofs_verify(s, old)
+    for _ in range(3):
+        s.post_op(p.tok["planner"], H.op_body(H.area()))
+    new = _all_proofs_verify(s, old + 3)
+    proof = H.expect_json(s.get("/v1/audit/proof/consistency", s.admin,
+                                params={"first": old, "second": new["tree_size"]}), 200)
+    assert proof["consistency_path"]
+    s.restart()
+    _all_proofs_verify(s, new["tree_size"])
 
 
 def test_the_log_survives_restarts(make_server):
