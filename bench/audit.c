@@ -2,65 +2,97 @@
  * audit.c -- the audit-log proof benchmark (build/bench/audit): what a root,
  * an inclusion proof and a consistency proof cost when every complete node
  * of the RFC 9162 tree is stored in SQLite the way the server stores it
- * (issue 5), and what the obvious alternative costs: keeping only the leaf
- * hashes and rehashing the tree for each proof.
+ * (issue 5; schema migration 6, src/service/audit.c), and what the obvious
+ * alternative costs: keeping only the leaf hashes and rehashing the tree
+ * for each proof.  --layout nodes measures the older one-row-per-node table
+ * instead.
  *
  *   audit [--sizes N,N,...] [--proofs P] [--seed S] [--dir DIR] [--out FILE]
- *         [--batch B] [--recompute-max N] [--recompute-proofs K]
- *         [--cold-proofs C] [--mmap BYTES] [--without-rowid] [--keep] [--quick]
+ *         [--layout entries|nodes] [--batch B] [--recompute-max N]
+ *         [--recompute-proofs K] [--cold-proofs C] [--mmap BYTES]
+ *         [--without-rowid] [--keep] [--quick]
+ *
+ * LAYOUTS.  Node (level L, index j) of the tree is completed by the append
+ * of leaf (j + 1) * 2^L - 1.
+ *   entries (default, the server's since migration 6): one row per entry,
+ *       audit_entries (idx INTEGER PRIMARY KEY, at BIGINT NOT NULL,
+ *                      entry TEXT NOT NULL, hashes BYTEA NOT NULL)
+ *     where `hashes` is the leaf hash then the interior nodes that entry's
+ *     append completed, levels 0..k, 32 bytes each, k = the number of
+ *     trailing one bits of idx (what dcf_merkle_frontier_append lists, in
+ *     level order).  Node (L, j) is bytes [32L, 32L + 32) of the hashes of
+ *     entry (j + 1) * 2^L - 1, read with SELECT hashes FROM audit_entries
+ *     WHERE idx = ?1 (the server's node_get).  The table holds the entry
+ *     texts too, so its size is the log's, not the tree's alone.
+ *   nodes (the server's before migration 3): one row per node, no entry
+ *     text,
+ *       audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,
+ *                    hash BLOB NOT NULL, PRIMARY KEY (level, idx))
+ *     read with SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2.
  *
  * WHAT RUNS, FOR EACH SIZE N, IN ORDER (one thread):
  *   1. Samples, drawn before anything else from a splitmix64 seeded with
  *      the seed and N: P leaf indices in [0, N) for inclusion proofs in the
  *      tree of size N, and P sizes m in [1, N) for consistency proofs from m
  *      to N.
- *   2. BUILD (timed).  DIR/dcf-audit-bench-N.db, WAL, synchronous=FULL as
- *      the store's writer, with the server's table
- *        audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,
- *                     hash BLOB NOT NULL, PRIMARY KEY (level, idx))
- *      For each index i: a deterministic canonical-JSON-like audit entry of
- *      about 300 bytes (leaf_text), its leaf hash (dcf_merkle_leaf_hash),
- *      dcf_merkle_frontier_append, and one prepared INSERT per node it
- *      lists; one transaction per B leaves.  When the tree reaches a sampled
- *      size m the frontier's root is recorded: those roots, and the root at
- *      N, are computed without reading the table, so they check it.  Then a
- *      TRUNCATE checkpoint; the database size is the file size after it.
+ *   2. BUILD (timed).  DIR/dcf-audit-bench-N-LAYOUT.db, WAL,
+ *      synchronous=FULL as the store's writer, with the layout's table.  For
+ *      each index i: a deterministic canonical-JSON-like audit entry of
+ *      about 300 bytes (leaf_text) and its time, its leaf hash
+ *      (dcf_merkle_leaf_hash), dcf_merkle_frontier_append, then one
+ *      prepared INSERT: entries, of the row (i, time in microseconds, entry
+ *      text, hashes), after checking that the append listed levels 0..k at
+ *      index i >> level, k the trailing one bits of i, as svc_audit_add
+ *      does; nodes, one INSERT per node the append lists.  One transaction
+ *      per B leaves.  When the tree reaches a sampled size m the frontier's
+ *      root is recorded: those roots, and the root at N, are computed
+ *      without reading the table, so they check it.  Then a TRUNCATE
+ *      checkpoint; the database size is the file size after it.
  *   3. PROOFS over a new connection (query_only, default page cache) and
- *      the server's prepared SELECT hash FROM audit_nodes WHERE level = ?1
- *      AND idx = ?2 behind a dcf_merkle_get_fn that counts its reads:
+ *      the layout's prepared SELECT behind a dcf_merkle_get_fn that counts
+ *      its reads (one SELECT per node, whichever the layout):
  *      dcf_merkle_root(N) P times, P inclusion proofs, P consistency proofs,
  *      each timed alone (CLOCK_MONOTONIC around the call).  Each node read
  *      is its own autocommit read transaction, as through dcf_store_read.
  *      Then the P inclusion proofs again, each inside one BEGIN ... COMMIT
- *      (timed with it).  The operating system's page cache holds the file
- *      (it was just written).
+ *      (timed with it).  Then, untimed, dcf_merkle_root(m) for every sampled
+ *      m.  The operating system's page cache holds the file (it was just
+ *      written).
  *   4. COLD inclusion proofs: C of the same samples, each after reopening
  *      the connection (empty SQLite cache) and posix_fadvise(DONTNEED) on
  *      the file, so every page the proof needs is read from the disk device.
- *   5. RECOMPUTE (N <= --recompute-max, default 10^6): the leaf hashes alone
- *      in DIR/dcf-audit-bench-N-leaves.db, table audit_leaves (idx INTEGER
- *      PRIMARY KEY, hash BLOB NOT NULL), built the same way (timed apart).
- *      Each of K proofs (the first K inclusion samples) reads all N leaf
- *      hashes through one prepared SELECT and computes PATH(index, D[N])
- *      with the RFC's recursive definitions written plainly (path, mth).
+ *   5. RECOMPUTE (N <= --recompute-max, default 10^6), the same whatever
+ *      the layout: the leaf hashes alone in DIR/dcf-audit-bench-N-leaves.db,
+ *      table audit_leaves (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL),
+ *      built the same way (timed apart).  Each of K proofs (the first K
+ *      inclusion samples) reads all N leaf hashes through one prepared
+ *      SELECT and computes PATH(index, D[N]) with the RFC's recursive
+ *      definitions written plainly (path, mth).
  *
  * VARIANTS, not the server's choices today: --mmap sets PRAGMA mmap_size on
- * the reading connections; --without-rowid makes audit_nodes a WITHOUT
- * ROWID table (one B-tree instead of a table and its key index).
+ * the reading connections (either layout); --without-rowid (--layout nodes
+ * only) makes audit_nodes a WITHOUT ROWID table (one B-tree instead of a
+ * table and its key index).  audit_entries is one B-tree already (its
+ * INTEGER PRIMARY KEY is the row id), so --without-rowid with --layout
+ * entries is refused as bad usage.
  *
- * CORRECTNESS GATE.  Every root equals the frontier's; every inclusion
- * proof verifies (dcf_merkle_verify_inclusion) for the leaf hash of the
- * regenerated entry against the frontier's root at N; every consistency
- * proof verifies against the frontier's roots at m and N; every recomputed
- * proof is byte-for-byte the stored-node proof and verifies; the table
- * holds exactly 2N - popcount(N) nodes.  Any failure prints what failed and
- * exits with status 1: no figure of such a run is written.
+ * CORRECTNESS GATE.  Every root read from the stored nodes, at N and at
+ * every sampled m, equals the frontier's; every inclusion proof verifies
+ * (dcf_merkle_verify_inclusion) for the leaf hash of the regenerated entry
+ * against the frontier's root at N; every consistency proof verifies
+ * against the frontier's roots at m and N; every recomputed proof is
+ * byte-for-byte the stored-node proof and verifies; the stored nodes number
+ * exactly 2N - popcount(N): rows of audit_nodes, or, in audit_entries, N
+ * rows whose hashes hold 32 (2N - popcount(N)) bytes in all.  Any failure
+ * prints what failed and exits with status 1: no figure of such a run is
+ * written.
  *
  * OUTPUT.  Tables on stdout, progress on stderr, and one JSON file (--out,
  * default bench/out/audit.json, bench/out/audit-quick.json with --quick)
- * with the machine description of bench_util.h.  The databases are deleted
- * after each size unless --keep.  Exit status: 0 done, 1 correctness or
- * I/O failure, 2 bad usage.
+ * with the machine description of bench_util.h; its config records the
+ * layout and the table's CREATE statement.  The databases are deleted after
+ * each size unless --keep.  Exit status: 0 done, 1 correctness or I/O
+ * failure, 2 bad usage.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -80,7 +112,7 @@
 #define AB_PATH_MAX         4096
 #define AB_SIZES_MAX        16
 #define AB_N_MIN            2u
-#define AB_N_MAX            100000000u /* 10^8 leaves: about 16 GB of database */
+#define AB_N_MAX            100000000u /* 10^8 leaves: about 40 GB of database (entries) */
 #define AB_PROOFS_DEFAULT   1000u
 #define AB_PROOFS_MAX       1000000u
 #define AB_BATCH_DEFAULT    10000u /* leaves per transaction */
@@ -97,13 +129,27 @@
 #define AB_DEFAULT_OUT      "bench/out/audit.json"
 #define AB_QUICK_OUT        "bench/out/audit-quick.json"
 
+/* The tables, as CREATE statements: audit_entries exactly as the server's
+ * migrations 3 and 6 leave it (src/service/schema.c), audit_nodes as the
+ * server had it before migration 3. */
+#define AB_DDL_ENTRIES                                                                             \
+    "CREATE TABLE audit_entries (idx INTEGER PRIMARY KEY, at BIGINT NOT NULL, entry TEXT NOT "     \
+    "NULL, hashes BYTEA NOT NULL)"
+#define AB_DDL_NODES                                                                               \
+    "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BLOB NOT NULL, "  \
+    "PRIMARY KEY (level, idx))"
+
 /* ------------------------------------------------------------ options -- */
+
+/* Where the nodes are stored (see LAYOUTS at the top). */
+typedef enum { AB_LAYOUT_ENTRIES, AB_LAYOUT_NODES } layout_t;
 
 typedef struct {
     uint64_t sizes[AB_SIZES_MAX];
     size_t nsizes;
     uint64_t proofs, seed, batch, recompute_max, recompute_proofs, cold_proofs, mmap;
     const char *dir, *out;
+    layout_t layout;
     bool keep, quick, without_rowid;
 } opts_t;
 
@@ -116,7 +162,7 @@ typedef struct {
 
 /* Everything measured at one size. */
 typedef struct {
-    uint64_t n, nodes, db_bytes, leaves_db_bytes;
+    uint64_t n, rows, nodes, db_bytes, leaves_db_bytes;
     double leaf_bytes_mean, build_s, build_hash_s, leaves_build_s;
     pstat_t root, incl, cons, incl_txn, cold;
     bool recompute_ran;
@@ -136,13 +182,25 @@ typedef struct {
     uint8_t root_n[HLEN];
 } samples_t;
 
-/* A read connection, the prepared node read and BEGIN / COMMIT for the
- * one-transaction variant; `reads` counts node reads. */
+/* A read connection, the layout's prepared node read and BEGIN / COMMIT
+ * for the one-transaction variant; `reads` counts node reads. */
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *get, *begin, *commit;
+    layout_t layout;
     uint64_t reads;
 } reader_t;
+
+static const char *layout_name(layout_t l) {
+    return l == AB_LAYOUT_NODES ? "nodes" : "entries";
+}
+
+/* The CREATE TABLE statement of the options' layout. */
+static const char *layout_ddl(const opts_t *o) {
+    if (o->layout == AB_LAYOUT_ENTRIES)
+        return AB_DDL_ENTRIES;
+    return o->without_rowid ? AB_DDL_NODES " WITHOUT ROWID" : AB_DDL_NODES;
+}
 
 /* ------------------------------------------------------------ entries -- */
 
@@ -164,9 +222,10 @@ static const char *const ACTIONS[] = {
 /*
  * Audit entry i for this seed, in the canonical form of docs/audit.md
  * (members sorted, no whitespace), about 300 bytes.  The same (seed, i)
- * always gives the same bytes.  Returns the length, 0 if it did not fit.
+ * always gives the same bytes.  Its "at" in microseconds since the epoch
+ * goes to *at unless at is NULL.  Returns the length, 0 if it did not fit.
  */
-static size_t leaf_text(uint64_t seed, uint64_t i, char buf[AB_LEAF_CAP]) {
+static size_t leaf_text(uint64_t seed, uint64_t i, char buf[AB_LEAF_CAP], int64_t *at) {
     dcf_bench_rng_t r = {seed ^ (i * UINT64_C(0xd1b54a32d192ed03))};
     uint64_t d[4], tok = dcf_bench_rng_next(&r), op = dcf_bench_rng_next(&r);
     for (int k = 0; k < 4; k++)
@@ -193,12 +252,14 @@ static size_t leaf_text(uint64_t seed, uint64_t i, char buf[AB_LEAF_CAP]) {
         tm.tm_sec, (unsigned)(us % 1000000u), i, d[0], d[1], d[2], d[3], op, lo, hi);
     if (len <= 0 || (size_t)len >= AB_LEAF_CAP)
         return 0;
+    if (at != NULL)
+        *at = (int64_t)(UINT64_C(1796083200000000) + us);
     return (size_t)len;
 }
 
 static int leaf_hash_of(uint64_t seed, uint64_t i, uint8_t out[HLEN], size_t *len) {
     char buf[AB_LEAF_CAP];
-    size_t n = leaf_text(seed, i, buf);
+    size_t n = leaf_text(seed, i, buf, NULL);
     if (n == 0)
         return DCF_EINTERNAL;
     if (len != NULL)
@@ -280,10 +341,9 @@ static void db_remove(const char *path) {
     }
 }
 
-static int reader_get(void *arg, unsigned level, uint64_t index, uint8_t out[HLEN]) {
-    reader_t *r = arg;
+/* Node (level, index) from audit_nodes. */
+static int get_node(reader_t *r, unsigned level, uint64_t index, uint8_t out[HLEN]) {
     int rc = DCF_EIO;
-    r->reads++;
     if (sqlite3_bind_int(r->get, 1, (int)level) != SQLITE_OK ||
         sqlite3_bind_int64(r->get, 2, (sqlite3_int64)index) != SQLITE_OK)
         goto out;
@@ -304,6 +364,49 @@ out:
     return rc;
 }
 
+/* Node (level, index) from audit_entries, as the server's node_get: bytes
+ * [32 level, 32 level + 32) of the hashes of entry (index + 1) * 2^level -
+ * 1.  The server reads a row too short for the level (an entry from before
+ * migration 6) from audit_node; the benchmark has no such entry, so here it
+ * is a missing node. */
+static int get_entry(reader_t *r, unsigned level, uint64_t index, uint8_t out[HLEN]) {
+    /* node_get's bound: entry indexes stay below 2^40, which also keeps
+     * the shift in range. */
+    if (level > 40 || index >= (UINT64_C(1) << 40) >> level)
+        return DCF_ENOENT;
+    int rc = DCF_EIO;
+    if (sqlite3_bind_int64(r->get, 1, (sqlite3_int64)(((index + 1) << level) - 1)) != SQLITE_OK)
+        goto out;
+    int s = sqlite3_step(r->get);
+    if (s == SQLITE_DONE) {
+        rc = DCF_ENOENT;
+        goto out;
+    }
+    if (s != SQLITE_ROW)
+        goto out;
+    const uint8_t *blob = sqlite3_column_blob(r->get, 0);
+    int len = sqlite3_column_bytes(r->get, 0);
+    if (blob == NULL || len <= 0 || len % HLEN != 0)
+        goto out;
+    if ((size_t)len < ((size_t)level + 1) * HLEN) {
+        rc = DCF_ENOENT;
+        goto out;
+    }
+    memcpy(out, blob + (size_t)level * HLEN, HLEN);
+    rc = DCF_OK;
+out:
+    sqlite3_reset(r->get);
+    return rc;
+}
+
+/* The dcf_merkle_get_fn of every proof: one prepared SELECT, counted. */
+static int reader_get(void *arg, unsigned level, uint64_t index, uint8_t out[HLEN]) {
+    reader_t *r = arg;
+    r->reads++;
+    return r->layout == AB_LAYOUT_NODES ? get_node(r, level, index, out)
+                                        : get_entry(r, level, index, out);
+}
+
 static void reader_close(reader_t *r) {
     sqlite3_finalize(r->get);
     sqlite3_finalize(r->begin);
@@ -312,18 +415,22 @@ static void reader_close(reader_t *r) {
     *r = (reader_t){0};
 }
 
-/* Open a reader on the node table; mmap > 0 sets PRAGMA mmap_size. */
-static int reader_open(reader_t *r, const char *path, uint64_t mmap) {
+/* Open a reader on the layout's table; mmap > 0 sets PRAGMA mmap_size. */
+static int reader_open(reader_t *r, const char *path, layout_t layout, uint64_t mmap) {
     char pragma[64];
     int rc = db_open(path, false, &r->db);
     if (rc != DCF_OK)
         return rc;
+    r->layout = layout;
     snprintf(pragma, sizeof pragma, "PRAGMA mmap_size=%" PRIu64, mmap);
     if (mmap > 0 && (rc = exec_sql(r->db, pragma)) != DCF_OK)
         goto out;
     rc = DCF_EIO;
-    if (sqlite3_prepare_v2(r->db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2", -1,
-                           &r->get, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(r->db,
+                           layout == AB_LAYOUT_NODES
+                               ? "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2"
+                               : "SELECT hashes FROM audit_entries WHERE idx = ?1",
+                           -1, &r->get, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->db, "BEGIN", -1, &r->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->db, "COMMIT", -1, &r->commit, NULL) != SQLITE_OK) {
         fprintf(stderr, "audit: prepare: %s\n", sqlite3_errmsg(r->db));
@@ -399,20 +506,110 @@ out:
 /* ------------------------------------------------------------- build -- */
 
 /*
- * Build the node table of N leaves at `path` (timed into r), record the
- * frontier roots at every sampled m and at N, and keep the leaf hashes in
- * `leaves` (N * HLEN bytes) when it is not NULL.
+ * One audit_entries row, as svc_audit_add writes it: entry i, its time and
+ * text, and the hashes of the `count` nodes its append listed, which must
+ * be levels 0..k at index i >> level, k the number of trailing one bits of
+ * i (DCF_ECONFLICT, a gate failure, if not).  The bindings are cleared
+ * before returning, as the store does.
  */
-static int build_nodes(const opts_t *o, run_t *r, samples_t *s, const char *path, size_t p,
-                       uint8_t *leaves) {
+static int insert_entry(sqlite3_stmt *ins, uint64_t i, int64_t at, const char *text, size_t len,
+                        const dcf_merkle_node_t *nodes, unsigned count) {
+    uint8_t hashes[DCF_MERKLE_APPEND_MAX * HLEN];
+    int rc = DCF_ECONFLICT;
+
+    if (count != 1u + (unsigned)__builtin_ctzll(~i) || count > DCF_MERKLE_APPEND_MAX) {
+        fprintf(stderr, "audit: GATE: append of leaf %" PRIu64 " listed %u nodes\n", i, count);
+        return rc;
+    }
+    for (unsigned k = 0; k < count; k++) {
+        if (nodes[k].level != k || nodes[k].index != i >> k) {
+            fprintf(stderr,
+                    "audit: GATE: append of leaf %" PRIu64 " listed node (%u, %" PRIu64
+                    ") in place %u\n",
+                    i, nodes[k].level, nodes[k].index, k);
+            return rc;
+        }
+        memcpy(hashes + (size_t)k * HLEN, nodes[k].hash, HLEN);
+    }
+    rc = DCF_EIO;
+    if (sqlite3_bind_int64(ins, 1, (sqlite3_int64)i) == SQLITE_OK &&
+        sqlite3_bind_int64(ins, 2, (sqlite3_int64)at) == SQLITE_OK &&
+        sqlite3_bind_text(ins, 3, text, (int)len, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_blob(ins, 4, hashes, (int)(count * HLEN), SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(ins) == SQLITE_DONE)
+        rc = DCF_OK;
+    else
+        fprintf(stderr, "audit: insert entry: %s\n", sqlite3_errmsg(sqlite3_db_handle(ins)));
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    return rc;
+}
+
+/* One audit_nodes row per node the append listed. */
+static int insert_nodes(sqlite3_stmt *ins, const dcf_merkle_node_t *nodes, unsigned count) {
+    for (unsigned k = 0; k < count; k++) {
+        if (sqlite3_bind_int(ins, 1, (int)nodes[k].level) != SQLITE_OK ||
+            sqlite3_bind_int64(ins, 2, (sqlite3_int64)nodes[k].index) != SQLITE_OK ||
+            sqlite3_bind_blob(ins, 3, nodes[k].hash, HLEN, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(ins) != SQLITE_DONE) {
+            fprintf(stderr, "audit: insert: %s\n", sqlite3_errmsg(sqlite3_db_handle(ins)));
+            sqlite3_reset(ins);
+            return DCF_EIO;
+        }
+        sqlite3_reset(ins);
+    }
+    return DCF_OK;
+}
+
+/*
+ * Count what the built table holds into r->rows and r->nodes: audit_nodes
+ * rows, or audit_entries rows and their hashes / HLEN.
+ */
+static int count_stored(const opts_t *o, run_t *r, const char *path) {
     sqlite3 *db = NULL;
-    sqlite3_stmt *ins = NULL, *cnt = NULL;
+    sqlite3_stmt *cnt = NULL;
+    int rc = db_open(path, false, &db);
+    if (rc != DCF_OK)
+        goto out;
+    rc = DCF_EIO;
+    if (sqlite3_prepare_v2(db,
+                           o->layout == AB_LAYOUT_NODES
+                               ? "SELECT count(*), count(*) * 32 FROM audit_nodes"
+                               : "SELECT count(*), coalesce(sum(length(hashes)), 0) FROM "
+                                 "audit_entries",
+                           -1, &cnt, NULL) != SQLITE_OK ||
+        sqlite3_step(cnt) != SQLITE_ROW) {
+        fprintf(stderr, "audit: count: %s\n", sqlite3_errmsg(db));
+        goto out;
+    }
+    uint64_t bytes = (uint64_t)sqlite3_column_int64(cnt, 1);
+    r->rows = (uint64_t)sqlite3_column_int64(cnt, 0);
+    r->nodes = bytes / HLEN;
+    rc = bytes % HLEN == 0 ? DCF_OK : DCF_ECONFLICT;
+    if (rc != DCF_OK)
+        fprintf(stderr, "audit: GATE: %" PRIu64 " bytes of hashes\n", bytes);
+out:
+    sqlite3_finalize(cnt);
+    sqlite3_close(db);
+    return rc;
+}
+
+/*
+ * Build the layout's table of N leaves at `path` (timed into r), record
+ * the frontier roots at every sampled m and at N, and keep the leaf hashes
+ * in `leaves` (N * HLEN bytes) when it is not NULL.
+ */
+static int build_tree(const opts_t *o, run_t *r, samples_t *s, const char *path, size_t p,
+                      uint8_t *leaves) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL;
     dcf_merkle_frontier_t *f = NULL;
     dcf_merkle_node_t nodes[DCF_MERKLE_APPEND_MAX];
     uint64_t hash_ns = 0, leaf_bytes = 0, nodes_written = 0;
     size_t next = 0; /* into s->by_m */
     int rc = DCF_ENOMEM;
     const uint64_t n = r->n;
+    const bool by_entry = o->layout == AB_LAYOUT_ENTRIES;
 
     if ((f = malloc(sizeof *f)) == NULL)
         goto out;
@@ -421,24 +618,27 @@ static int build_nodes(const opts_t *o, run_t *r, samples_t *s, const char *path
     uint64_t t0 = dcf_bench_now_ns();
     if ((rc = db_open(path, true, &db)) != DCF_OK)
         goto out;
-    if ((rc = exec_sql(db, o->without_rowid
-                               ? "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT "
-                                 "NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID"
-                               : "CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT "
-                                 "NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx))")) != DCF_OK)
+    if ((rc = exec_sql(db, layout_ddl(o))) != DCF_OK)
         goto out;
     rc = DCF_EIO;
-    if (sqlite3_prepare_v2(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)", -1,
-                           &ins, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           by_entry ? "INSERT INTO audit_entries (idx, at, entry, hashes) VALUES "
+                                      "(?1, ?2, ?3, ?4)"
+                                    : "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, "
+                                      "?3)",
+                           -1, &ins, NULL) != SQLITE_OK) {
+        fprintf(stderr, "audit: prepare: %s\n", sqlite3_errmsg(db));
         goto out;
+    }
     if ((rc = exec_sql(db, "BEGIN IMMEDIATE")) != DCF_OK)
         goto out;
     for (uint64_t i = 0; i < n; i++) {
         char text[AB_LEAF_CAP];
         uint8_t leaf[HLEN];
         unsigned count = 0;
+        int64_t at = 0;
         uint64_t h0 = dcf_bench_now_ns();
-        size_t len = leaf_text(o->seed, i, text);
+        size_t len = leaf_text(o->seed, i, text, &at);
         if (len == 0 || (rc = dcf_merkle_leaf_hash(text, len, leaf)) != DCF_OK ||
             (rc = dcf_merkle_frontier_append(f, leaf, nodes, &count)) != DCF_OK) {
             rc = rc != DCF_OK ? rc : DCF_EINTERNAL;
@@ -448,17 +648,10 @@ static int build_nodes(const opts_t *o, run_t *r, samples_t *s, const char *path
         leaf_bytes += len;
         if (leaves != NULL)
             memcpy(leaves + i * HLEN, leaf, HLEN);
-        rc = DCF_EIO;
-        for (unsigned k = 0; k < count; k++) {
-            if (sqlite3_bind_int(ins, 1, (int)nodes[k].level) != SQLITE_OK ||
-                sqlite3_bind_int64(ins, 2, (sqlite3_int64)nodes[k].index) != SQLITE_OK ||
-                sqlite3_bind_blob(ins, 3, nodes[k].hash, HLEN, SQLITE_STATIC) != SQLITE_OK ||
-                sqlite3_step(ins) != SQLITE_DONE) {
-                fprintf(stderr, "audit: insert: %s\n", sqlite3_errmsg(db));
-                goto out;
-            }
-            sqlite3_reset(ins);
-        }
+        rc = by_entry ? insert_entry(ins, i, at, text, len, nodes, count)
+                      : insert_nodes(ins, nodes, count);
+        if (rc != DCF_OK)
+            goto out;
         nodes_written += count;
         /* The tree now has i + 1 leaves: record the roots sampled there. */
         while (next < p && s->cons[s->by_m[next]] == i + 1) {
@@ -488,30 +681,27 @@ static int build_nodes(const opts_t *o, run_t *r, samples_t *s, const char *path
     r->leaf_bytes_mean = (double)leaf_bytes / (double)n;
     r->db_bytes = db_bytes(path);
 
-    /* Gate: every sampled root recorded, and exactly 2N - popcount(N) rows. */
+    /* Gate: every sampled root recorded, and exactly 2N - popcount(N)
+     * nodes stored, in N rows (entries) or one row each (nodes). */
     rc = DCF_ECONFLICT;
     if (next != p) {
         fprintf(stderr, "audit: GATE: %zu of %zu sampled roots recorded\n", next, p);
         goto out;
     }
     uint64_t want = 2 * n - (uint64_t)__builtin_popcountll(n);
-    if ((rc = db_open(path, false, &db)) != DCF_OK)
+    if ((rc = count_stored(o, r, path)) != DCF_OK)
         goto out;
-    rc = DCF_EIO;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_nodes", -1, &cnt, NULL) != SQLITE_OK ||
-        sqlite3_step(cnt) != SQLITE_ROW)
-        goto out;
-    r->nodes = (uint64_t)sqlite3_column_int64(cnt, 0);
     rc = DCF_ECONFLICT;
-    if (r->nodes != want || nodes_written != want) {
-        fprintf(stderr, "audit: GATE: %" PRIu64 " rows, %" PRIu64 " written, want %" PRIu64 "\n",
-                r->nodes, nodes_written, want);
+    if (r->nodes != want || nodes_written != want || r->rows != (by_entry ? n : want)) {
+        fprintf(stderr,
+                "audit: GATE: %" PRIu64 " rows, %" PRIu64 " nodes stored, %" PRIu64
+                " written, want %" PRIu64 " nodes\n",
+                r->rows, r->nodes, nodes_written, want);
         goto out;
     }
     rc = DCF_OK;
 out:
     sqlite3_finalize(ins);
-    sqlite3_finalize(cnt);
     sqlite3_close(db);
     free(f);
     return rc;
@@ -586,9 +776,10 @@ static int pstat_fill(pstat_t *st, const uint32_t *ns, const uint64_t *reads, ui
 }
 
 /*
- * Roots, inclusion and consistency proofs over the node table, each timed
- * alone, each checked.  The first `kept` inclusion proofs are copied into
- * s->kept for the recompute comparison.
+ * Roots, inclusion and consistency proofs over the layout's table, each
+ * timed alone, each checked; then, untimed, the root at every sampled m.
+ * The first `kept` inclusion proofs are copied into s->kept for the
+ * recompute comparison.
  */
 static int prove_warm(const opts_t *o, run_t *r, samples_t *s, const char *path, size_t p,
                       size_t kept) {
@@ -603,7 +794,7 @@ static int prove_warm(const opts_t *o, run_t *r, samples_t *s, const char *path,
 
     if (ns == NULL || reads == NULL)
         goto out;
-    if ((rc = reader_open(&rd, path, o->mmap)) != DCF_OK)
+    if ((rc = reader_open(&rd, path, o->layout, o->mmap)) != DCF_OK)
         goto out;
 
     /* Roots. */
@@ -710,7 +901,22 @@ static int prove_warm(const opts_t *o, run_t *r, samples_t *s, const char *path,
         reads[j] = rd.reads;
         hashes += count;
     }
-    rc = pstat_fill(&r->incl_txn, ns, reads, hashes, 0, p);
+    if ((rc = pstat_fill(&r->incl_txn, ns, reads, hashes, 0, p)) != DCF_OK)
+        goto out;
+
+    /* Gate, untimed and last so that it warms nothing timed: the root of
+     * every sampled size m, read from the stored nodes, is the frontier's
+     * root there (the layout's addressing over many tree shapes). */
+    for (size_t j = 0; j < p; j++) {
+        uint8_t root[HLEN];
+        rc = dcf_merkle_root(reader_get, &rd, s->cons[j], root);
+        if (rc == DCF_OK && memcmp(root, s->cons_root + j * HLEN, HLEN) != 0)
+            rc = DCF_ECONFLICT;
+        if (rc != DCF_OK) {
+            gate_fail("root at a sampled size differs from the frontier's", s->cons[j], n, rc);
+            goto out;
+        }
+    }
 out:
     reader_close(&rd);
     free(ns);
@@ -738,7 +944,7 @@ static int prove_cold(const opts_t *o, run_t *r, const samples_t *s, const char 
         uint8_t leaf[HLEN];
         size_t count;
         reader_close(&rd);
-        if ((rc = reader_open(&rd, path, o->mmap)) != DCF_OK)
+        if ((rc = reader_open(&rd, path, o->layout, o->mmap)) != DCF_OK)
             goto out;
         if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) {
             rc = DCF_EIO;
@@ -893,33 +1099,37 @@ static size_t recompute_count(const opts_t *o, uint64_t n) {
 }
 
 static int run_size(const opts_t *o, run_t *r) {
-    char nodes_path[AB_PATH_MAX], leaves_path[AB_PATH_MAX];
+    char tree_path[AB_PATH_MAX], leaves_path[AB_PATH_MAX];
     samples_t s = {0};
     uint8_t *leaves = NULL;
     size_t p = (size_t)o->proofs, k = recompute_count(o, r->n);
     size_t c = (size_t)(o->cold_proofs < o->proofs ? o->cold_proofs : o->proofs);
+    bool named = false; /* both paths whole: only then remove them */
     int rc = DCF_EINVAL;
 
-    if (snprintf(nodes_path, sizeof nodes_path, "%s/dcf-audit-bench-%" PRIu64 ".db", o->dir,
-                 r->n) >= (int)sizeof nodes_path ||
+    if (snprintf(tree_path, sizeof tree_path, "%s/dcf-audit-bench-%" PRIu64 "-%s.db", o->dir, r->n,
+                 layout_name(o->layout)) >= (int)sizeof tree_path ||
         snprintf(leaves_path, sizeof leaves_path, "%s/dcf-audit-bench-%" PRIu64 "-leaves.db",
-                 o->dir, r->n) >= (int)sizeof leaves_path)
+                 o->dir, r->n) >= (int)sizeof leaves_path) {
+        fprintf(stderr, "audit: --dir too long\n");
         goto out;
+    }
+    named = true;
     if ((rc = samples_make(&s, o->seed, r->n, p, k)) != DCF_OK)
         goto out;
     rc = DCF_ENOMEM;
     if (k > 0 && (leaves = malloc(r->n * HLEN)) == NULL)
         goto out;
 
-    fprintf(stderr, "N = %" PRIu64 ": building %s\n", r->n, nodes_path);
-    if ((rc = build_nodes(o, r, &s, nodes_path, p, leaves)) != DCF_OK)
+    fprintf(stderr, "N = %" PRIu64 ": building %s\n", r->n, tree_path);
+    if ((rc = build_tree(o, r, &s, tree_path, p, leaves)) != DCF_OK)
         goto out;
     fprintf(stderr, "  built in %.1f s, %.1f MiB; proofs\n", r->build_s,
             (double)r->db_bytes / 1048576.0);
-    if ((rc = prove_warm(o, r, &s, nodes_path, p, k)) != DCF_OK)
+    if ((rc = prove_warm(o, r, &s, tree_path, p, k)) != DCF_OK)
         goto out;
     fprintf(stderr, "  cold proofs (%zu)\n", c);
-    if ((rc = prove_cold(o, r, &s, nodes_path, c)) != DCF_OK)
+    if ((rc = prove_cold(o, r, &s, tree_path, c)) != DCF_OK)
         goto out;
     if (k > 0) {
         fprintf(stderr, "  recompute alternative: leaf table, %zu proofs\n", k);
@@ -930,8 +1140,8 @@ static int run_size(const opts_t *o, run_t *r) {
     }
     rc = DCF_OK;
 out:
-    if (!o->keep) {
-        db_remove(nodes_path);
+    if (named && !o->keep) {
+        db_remove(tree_path);
         db_remove(leaves_path);
     }
     free(leaves);
@@ -946,20 +1156,26 @@ static double to_us(double ns) {
 }
 
 static void print_tables(const opts_t *o, const run_t *runs, size_t nr) {
+    const char *schema =
+        o->layout == AB_LAYOUT_ENTRIES
+            ? "audit_entries, one row per entry: its text, its leaf hash and the nodes its append "
+              "completed (the server's, migration 6)"
+        : o->without_rowid ? "audit_nodes, one row per node, WITHOUT ROWID (variant)"
+                           : "audit_nodes, one row per node, rowid table + PRIMARY KEY index "
+                             "(the server's before migration 3)";
     printf("\naudit-log proofs over stored complete nodes (SQLite %s, WAL, synchronous=FULL, "
-           "%" PRIu64 " leaves per transaction), seed %" PRIu64 "\nschema: %s; readers: "
+           "%" PRIu64 " leaves per transaction), seed %" PRIu64 "\nlayout %s: %s; readers: "
            "mmap_size %" PRIu64 "\n",
-           sqlite3_libversion(), o->batch, o->seed,
-           o->without_rowid ? "audit_nodes WITHOUT ROWID (variant)"
-                            : "audit_nodes rowid table + PRIMARY KEY index (the server's)",
-           o->mmap);
-    printf("\nbuild (entry text + leaf hash + frontier append + node INSERTs, checkpointed)\n");
-    printf("%10s %9s %9s %10s %11s %9s %8s\n", "N", "build s", "hash s", "leaves/s", "nodes",
-           "DB MiB", "B/leaf");
+           sqlite3_libversion(), o->batch, o->seed, layout_name(o->layout), schema, o->mmap);
+    printf("\nbuild (entry text + leaf hash + frontier append + %s, checkpointed)\n",
+           o->layout == AB_LAYOUT_ENTRIES ? "one INSERT per entry, text and hashes"
+                                          : "one INSERT per node, no text");
+    printf("%10s %9s %9s %10s %11s %11s %9s %8s\n", "N", "build s", "hash s", "leaves/s", "rows",
+           "nodes", "DB MiB", "B/leaf");
     for (size_t i = 0; i < nr; i++) {
         const run_t *r = &runs[i];
-        printf("%10" PRIu64 " %9.2f %9.2f %10.0f %11" PRIu64 " %9.1f %8.1f\n", r->n, r->build_s,
-               r->build_hash_s, (double)r->n / r->build_s, r->nodes,
+        printf("%10" PRIu64 " %9.2f %9.2f %10.0f %11" PRIu64 " %11" PRIu64 " %9.1f %8.1f\n", r->n,
+               r->build_s, r->build_hash_s, (double)r->n / r->build_s, r->rows, r->nodes,
                (double)r->db_bytes / 1048576.0, (double)r->db_bytes / (double)r->n);
     }
     printf("\nper call, microseconds (%" PRIu64 " calls each; page cache warm), node reads per "
@@ -1056,6 +1272,9 @@ static int write_json(const opts_t *o, const run_t *runs, size_t nr, double time
                                   "journal", "WAL, synchronous=FULL"));
     json_object_set_new(json_object_get(root, "config"), "without_rowid",
                         json_boolean(o->without_rowid));
+    json_object_set_new(json_object_get(root, "config"), "layout",
+                        json_string(layout_name(o->layout)));
+    json_object_set_new(json_object_get(root, "config"), "schema", json_string(layout_ddl(o)));
     json_object_set_new(json_object_get(root, "config"), "mmap_size",
                         json_integer((json_int_t)o->mmap));
     sizes = NULL;
@@ -1069,10 +1288,10 @@ static int write_json(const opts_t *o, const run_t *runs, size_t nr, double time
             "db_bytes_per_leaf", (double)r->db_bytes / (double)r->n, "root", pstat_json(&r->root),
             "inclusion", pstat_json(&r->incl), "consistency", pstat_json(&r->cons),
             "inclusion_cold", pstat_json(&r->cold));
-        if (x != NULL)
-            json_object_set_new(x, "inclusion_one_txn", pstat_json(&r->incl_txn));
         if (x == NULL)
             goto out;
+        json_object_set_new(x, "inclusion_one_txn", pstat_json(&r->incl_txn));
+        json_object_set_new(json_object_get(x, "build"), "rows", json_integer((json_int_t)r->rows));
         if (r->recompute_ran)
             json_object_set_new(x, "recompute",
                                 json_pack("{s:I, s:o, s:o, s:o, s:f, s:f, s:I}", "proofs",
@@ -1120,9 +1339,13 @@ out:
 
 static void usage(void) {
     fputs("usage: audit [--sizes N,N,...] [--proofs P] [--seed S] [--dir DIR] [--out FILE]\n"
-          "             [--batch B] [--recompute-max N] [--recompute-proofs K]\n"
-          "             [--cold-proofs C] [--mmap BYTES] [--without-rowid] [--keep] [--quick]\n"
+          "             [--layout entries|nodes] [--batch B] [--recompute-max N]\n"
+          "             [--recompute-proofs K] [--cold-proofs C] [--mmap BYTES]\n"
+          "             [--without-rowid] [--keep] [--quick]\n"
           "  --sizes   tree sizes, default 10000,100000,1000000,10000000 (2 .. 10^8 each)\n"
+          "  --layout  entries: the server's audit_entries, one row per entry holding its\n"
+          "            leaf and the nodes its append completed (default); nodes: the old\n"
+          "            audit_nodes, one row per node\n"
           "  --proofs  roots, inclusion and consistency proofs timed per size (1000)\n"
           "  --dir     where the databases go (/tmp); deleted after each size unless --keep\n"
           "  --out     JSON results (bench/out/audit.json)\n"
@@ -1132,6 +1355,7 @@ static void usage(void) {
           "  --cold-proofs       inclusion proofs with no cache (100)\n"
           "  --mmap    PRAGMA mmap_size of the reading connections (0: SQLite's default, off)\n"
           "  --without-rowid     variant schema: audit_nodes as a WITHOUT ROWID table\n"
+          "                      (--layout nodes only)\n"
           "  --quick   smoke run: sizes 1000,10000, 100 proofs, 10 cold\n",
           stderr);
 }
@@ -1167,7 +1391,8 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
                   .recompute_max = AB_RECOMPUTE_N,
                   .cold_proofs = AB_COLD_DEFAULT,
                   .dir = AB_DEFAULT_DIR,
-                  .out = AB_DEFAULT_OUT};
+                  .out = AB_DEFAULT_OUT,
+                  .layout = AB_LAYOUT_ENTRIES};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = DCF_OK;
@@ -1202,6 +1427,10 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
             rc = bench_parse_u64(v, AB_PROOFS_MAX, &o->cold_proofs), cold_set = true;
         else if (strcmp(a, "--mmap") == 0)
             rc = bench_parse_u64(v, AB_MMAP_MAX, &o->mmap);
+        else if (strcmp(a, "--layout") == 0 && strcmp(v, "entries") == 0)
+            o->layout = AB_LAYOUT_ENTRIES;
+        else if (strcmp(a, "--layout") == 0 && strcmp(v, "nodes") == 0)
+            o->layout = AB_LAYOUT_NODES;
         else if (strcmp(a, "--dir") == 0)
             o->dir = v;
         else if (strcmp(a, "--out") == 0)
@@ -1229,6 +1458,11 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
     } else if (!sizes_set) {
         memcpy(o->sizes, defaults, sizeof defaults);
         o->nsizes = sizeof defaults / sizeof defaults[0];
+    }
+    if (o->without_rowid && o->layout != AB_LAYOUT_NODES) {
+        fprintf(stderr, "audit: --without-rowid applies to --layout nodes only (audit_entries is "
+                        "one B-tree already)\n");
+        return DCF_EINVAL;
     }
     return o->nsizes > 0 && o->proofs > 0 && o->batch > 0 ? DCF_OK : DCF_EINVAL;
 }
