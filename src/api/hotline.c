@@ -134,19 +134,54 @@ void api_h_line_stats(void *app, dcf_http_req_t *r) {
 
 /* ------------------------------------------------------------- messages -- */
 
+/* A post answers after its group commit without holding a thread (as
+ * operation writes do, api.c): the handler starts the job and defers; the
+ * job's done callback resumes the request; the continuation replies. */
+typedef struct {
+    dcf_msg_job_t *job;
+    dcf_http_req_t *r;
+    char prefix[120]; /* the Location prefix, /v1/lines/{id}/messages/ */
+} msg_pending_t;
+
+static void msg_written(void *arg) {
+    dcf_http_req_resume(((msg_pending_t *)arg)->r);
+}
+
+static void msg_continue(void *app, dcf_http_req_t *r, void *arg) {
+    msg_pending_t *pd = arg;
+    dcf_problem_t p = {0};
+    json_t *out = NULL;
+    (void)app;
+    int rc = dcf_msg_post_finish(pd->job, &out, &p);
+    created(r, rc, out, &p, pd->prefix, "seq");
+    free(pd);
+}
+
 void api_h_msg_post(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
-    json_t *out = NULL;
     size_t len;
     const char *body = api_body(r, &len);
     const char *line = dcf_http_req_param(r, "id");
+    msg_pending_t *pd;
     if (!api_query_only(r, api_no_query))
         return;
-    int rc = dcf_msg_post(s, &who, line, body, len, locale_of(r), &out, &p);
-    char prefix[120];
-    snprintf(prefix, sizeof prefix, "/v1/lines/%.64s/messages/", line);
-    created(r, rc, out, &p, prefix, "seq");
+    /* Allocated before the start, so that nothing can fail between the
+     * start and the defer. */
+    if ((pd = calloc(1, sizeof *pd)) == NULL) {
+        dcf_http_reply_problem(r, 503, "unavailable", "Out of memory", NULL, NULL);
+        return;
+    }
+    pd->r = r;
+    snprintf(pd->prefix, sizeof pd->prefix, "/v1/lines/%.64s/messages/", line ? line : "");
+    int rc =
+        dcf_msg_post_start(s, &who, line, body, len, locale_of(r), msg_written, pd, &pd->job, &p);
+    if (rc == DCF_OK) {
+        dcf_http_req_defer(r, msg_continue, pd);
+        return;
+    }
+    created(r, rc, NULL, &p, pd->prefix, "seq");
+    free(pd);
 }
 
 void api_h_msg_list(void *app, dcf_http_req_t *r) {

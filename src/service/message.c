@@ -657,56 +657,106 @@ static bool may_send(dcf_role_t r) {
     return r == DCF_ROLE_DUTY || r == DCF_ROLE_SENIOR || r == DCF_ROLE_PARTY_ADMIN;
 }
 
-int dcf_msg_post(dcf_service_t *s, const dcf_principal_t *who, const char *line, const char *body,
-                 size_t len, const char *locale, json_t **out, dcf_problem_t *p) {
-    json_t *j = NULL;
-    post_t *a = NULL;
-    svc_line_t *l = malloc(sizeof *l);
+/* What a post checks on the caller's thread before its write: the line
+ * (a member's, else 404), the role, the body.  On DCF_OK, a is ready for
+ * post_fn, which checks the line again inside the write. */
+static int post_begin(post_t *a, json_t **j, const char *body, size_t len, dcf_problem_t *p) {
     int rc;
-    if (l == NULL)
-        return svc_internal(p, DCF_ENOMEM);
-    if ((rc = svc_line_access(s, NULL, who, line, l, p)) != DCF_OK)
-        goto out;
-    if (!may_send(who->role)) {
-        rc = svc_fail(p, DCF_EPERM, "forbidden", "Only a desk or a party-admin sends messages");
-        goto out;
-    }
-    if ((rc = svc_parse_body(s, body, len, &j, p)) != DCF_OK)
-        goto out;
-    if ((a = calloc(1, sizeof *a)) == NULL) {
-        rc = svc_internal(p, DCF_ENOMEM);
-        goto out;
-    }
-    a->s = s;
-    a->who = who;
-    a->line = line;
-    a->locale = locale;
-    if ((rc = post_parse(s, j, a, p)) != DCF_OK)
-        goto out;
-    rc = svc_write(s, post_fn, a);
+    if ((rc = svc_line_access(a->s, NULL, a->who, a->line, &a->l, p)) != DCF_OK)
+        return rc;
+    if (!may_send(a->who->role))
+        return svc_fail(p, DCF_EPERM, "forbidden", "Only a desk or a party-admin sends messages");
+    if ((rc = svc_parse_body(a->s, body, len, j, p)) != DCF_OK)
+        return rc;
+    return post_parse(a->s, *j, a, p);
+}
+
+/* The answer to a post whose write returned rc: the sender's view in *out,
+ * or the problem. */
+static int post_end(post_t *a, int rc, json_t **out, dcf_problem_t *p) {
     if (rc == DCF_OK) {
-        svc_notify(s, &a->notify);
         *out = a->out;
         a->out = NULL;
-    } else if (rc == DCF_ENOENT)
-        rc = svc_fail(p, rc, "not-found", "No such line");
-    else if (rc == DCF_ESTATE && a->why != NULL && strcmp(a->why, "suspended") == 0)
-        rc = svc_fail(p, rc, "suspended",
-                      "A side of this line is suspended: only urgent messages go through");
-    else if (rc == DCF_ESTATE)
-        rc = svc_fail(p, rc, "invalid-transition", "The line is not open");
-    else if (rc == DCF_EINVAL)
-        rc = svc_invalid(p, "Invalid message", a->bad, a->bad_rule);
-    else
-        rc = svc_internal(p, rc);
-out:
-    if (a != NULL) {
-        json_decref(a->body);
-        json_decref(a->out);
-        free(a);
+        return DCF_OK;
     }
-    json_decref(j);
-    free(l);
+    if (rc == DCF_ENOENT)
+        return svc_fail(p, rc, "not-found", "No such line");
+    if (rc == DCF_ESTATE && a->why != NULL && strcmp(a->why, "suspended") == 0)
+        return svc_fail(p, rc, "suspended",
+                        "A side of this line is suspended: only urgent messages go through");
+    if (rc == DCF_ESTATE)
+        return svc_fail(p, rc, "invalid-transition", "The line is not open");
+    if (rc == DCF_EINVAL)
+        return svc_invalid(p, "Invalid message", a->bad, a->bad_rule);
+    return svc_internal(p, rc);
+}
+
+/* A post in flight (dcf_msg_post_start): it owns the copies of who and the
+ * line id, the parsed body (a.call points into it) and the write. */
+struct dcf_msg_job_s {
+    post_t a;
+    svc_tx_fn_t t;
+    dcf_principal_t who;
+    char line[SVC_ID_MAX];
+    json_t *j;
+    int rc; /* the write's outcome, set before done runs */
+    dcf_msg_done_fn done;
+    void *done_arg;
+};
+
+static void msg_job_free(dcf_msg_job_t *job) {
+    json_decref(job->a.body);
+    json_decref(job->a.out);
+    json_decref(job->j);
+    free(job);
+}
+
+/* Writer thread, after the batch's COMMIT (see job_written in
+ * operation.c): nothing may touch job after done, whose caller frees it. */
+static void msg_job_written(void *arg, int rc) {
+    dcf_msg_job_t *job = arg;
+    if (rc == DCF_EIO)
+        svc_fail_stop(rc);
+    job->rc = rc;
+    if (rc == DCF_OK)
+        svc_notify(job->a.s, &job->a.notify);
+    job->done(job->done_arg);
+}
+
+int dcf_msg_post_start(dcf_service_t *s, const dcf_principal_t *who, const char *line,
+                       const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
+                       void *done_arg, dcf_msg_job_t **out, dcf_problem_t *p) {
+    dcf_msg_job_t *job = calloc(1, sizeof *job);
+    int rc;
+    if (job == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    job->who = *who;
+    job->done = done;
+    job->done_arg = done_arg;
+    job->a = (post_t){.s = s, .who = &job->who, .line = job->line, .locale = locale};
+    /* An id that does not fit is no line's: the same 404 as any other. */
+    if (line == NULL || strlen(line) >= sizeof job->line) {
+        rc = svc_fail(p, DCF_ENOENT, "not-found", "No such line");
+        goto fail;
+    }
+    memcpy(job->line, line, strlen(line) + 1);
+    if ((rc = post_begin(&job->a, &job->j, body, len, p)) != DCF_OK)
+        goto fail;
+    job->t = (svc_tx_fn_t){s, post_fn, &job->a};
+    if ((rc = dcf_store_write_async(s->st, svc_tx_run, &job->t, msg_job_written, job)) != DCF_OK) {
+        rc = svc_internal(p, rc);
+        goto fail;
+    }
+    *out = job;
+    return DCF_OK;
+fail:
+    msg_job_free(job);
+    return rc;
+}
+
+int dcf_msg_post_finish(dcf_msg_job_t *job, json_t **out, dcf_problem_t *p) {
+    int rc = post_end(&job->a, job->rc, out, p);
+    msg_job_free(job);
     return rc;
 }
 
