@@ -10,12 +10,15 @@
  *   log.c      the JSON-lines access log and libmicrohttpd's messages
  *
  * LOCKS.  `dcf_http_s.mu` guards the stream list and every stream's
- * `suspended`/`pending`/`req` fields, `stopping`, `deferred_open`
- * and each deferred request's `resumed`/`suspended`.  `metrics_mu` guards
- * the series.  Lock order: libmicrohttpd's response mutex (held while it
- * calls a content reader) -> mu -> libmicrohttpd's connection-list mutex
- * (taken inside MHD_suspend_connection / MHD_resume_connection).  Nothing
- * here calls into the application while holding mu or metrics_mu.
+ * `suspended`/`pending`/`req` fields, `stopping`, `deferred_open`,
+ * `waking` and each deferred request's `resumed`/`suspended`.  `metrics_mu`
+ * guards the series.  Lock order: libmicrohttpd's response mutex (held
+ * while it calls a content reader) -> mu -> libmicrohttpd's connection-list
+ * mutex (taken inside MHD_suspend_connection / MHD_resume_connection).
+ * Suspending happens under mu; resuming mostly after it is let go, once the
+ * connection has been marked not suspended under mu (stream.c's wake,
+ * server.c's dcf_http_req_resume say why that is safe).  Nothing here calls
+ * into the application while holding mu or metrics_mu.
  *
  * OWNERSHIP.  A dcf_http_req_t is created on a connection's first access
  * callback, stored in libmicrohttpd's per-request pointer, and freed in the
@@ -206,6 +209,7 @@ struct dcf_http_s {
 
     atomic_long connections;
     size_t deferred_open;     /* deferred requests not yet completed (under mu) */
+    size_t waking;            /* stream wakes resuming outside mu (stream.c; under mu) */
     pthread_cond_t resume_cv; /* a resume or a continuation happened (with mu) */
 
     pthread_mutex_t metrics_mu;

@@ -435,17 +435,24 @@ void dcf_http_req_defer(dcf_http_req_t *r, dcf_http_resume_fn fn, void *arg) {
     }
 }
 
+/* The resume syscall runs after letting go of mu (see
+ * dcf_http_stream_wake): until it does, the connection stays suspended, so
+ * the continuation cannot run and r cannot go away, and dcf_http_stop
+ * waits for the continuation before it stops libmicrohttpd. */
 void dcf_http_req_resume(dcf_http_req_t *r) {
     dcf_http_t *h = r->h;
+    struct MHD_Connection *conn = NULL;
 
     pthread_mutex_lock(&h->mu);
     r->resumed = true;
     if (r->suspended) {
         r->suspended = false;
-        MHD_resume_connection(r->conn);
+        conn = r->conn;
     }
     pthread_cond_broadcast(&h->resume_cv);
     pthread_mutex_unlock(&h->mu);
+    if (conn != NULL)
+        MHD_resume_connection(conn);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -701,7 +708,7 @@ void dcf_http_stop(dcf_http_t *h) {
      * its client gone -- so each gets its answer (libmicrohttpd would close
      * a connection resumed or answered during its stop). */
     pthread_mutex_lock(&h->mu);
-    while (h->deferred_open > 0)
+    while (h->deferred_open > 0 || h->waking > 0)
         pthread_cond_wait(&h->resume_cv, &h->mu);
     pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->mhd); /* joins the pool: handlers done, streams closed */

@@ -193,18 +193,46 @@ void dcf__http_stream_reply(dcf_http_req_t *r, uint64_t tag, const dcf_http_stre
     r->bytes_out = 0;
 }
 
+/* Resuming a connection is a syscall (libmicrohttpd signals the pool
+ * thread), and a wake may resume hundreds of streams: do it after letting
+ * go of mu, which every stream read and deferred request takes.  That is
+ * safe because a stream marked not suspended under mu is touched by nobody
+ * until it is resumed: its connection stays suspended, so no reader runs
+ * and it cannot be freed, and other wakes only set `pending`.  `waking`
+ * counts wakes between the two steps; dcf_http_stop waits for none before
+ * it stops libmicrohttpd.  Without memory for the list, resume under mu. */
 void dcf_http_stream_wake(dcf_http_t *h, uint64_t tag) {
+    struct MHD_Connection **conns;
+    size_t n = 0;
+
     pthread_mutex_lock(&h->mu);
+    conns = h->n_streams > 0 ? malloc(h->n_streams * sizeof *conns) : NULL;
     for (dcf__http_stream_t *s = h->streams; s != NULL; s = s->next) {
         if (tag != 0 && s->tag != tag)
             continue;
         if (s->suspended) {
             s->suspended = false;
-            MHD_resume_connection(s->conn);
+            if (conns != NULL)
+                conns[n++] = s->conn;
+            else
+                MHD_resume_connection(s->conn);
         } else {
             s->pending = true;
         }
     }
+    if (n == 0) {
+        pthread_mutex_unlock(&h->mu);
+        free(conns);
+        return;
+    }
+    h->waking++;
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < n; i++)
+        MHD_resume_connection(conns[i]);
+    free(conns);
+    pthread_mutex_lock(&h->mu);
+    h->waking--;
+    pthread_cond_broadcast(&h->resume_cv);
     pthread_mutex_unlock(&h->mu);
 }
 
