@@ -332,28 +332,29 @@ int dcf_presence_beat(dcf_service_t *s, const dcf_principal_t *who, struct json_
 void dcf_presence_stream(dcf_service_t *s, const dcf_principal_t *who, int delta);
 
 /*
- * Post a message without blocking a thread on its commit, as the
- * dcf_op_*_start calls do: dcf_msg_post_start validates on the calling
- * thread and either fails at once (p filled, no job) or returns DCF_OK with
- * *job queued; done(done_arg) runs once on the store's writer thread when
- * the write is decided (keep it short); then dcf_msg_post_finish returns
- * the sender's view of the message in *out, or fills p, and frees the job.
- * `who` and the line id are copied; `locale` must be a static string (as
- * dcf_template_locale_pick returns).
+ * Post a message, or acknowledge one, without blocking a thread on its
+ * commit, as the dcf_op_*_start calls do: each *_start validates on the
+ * calling thread and either fails at once (p filled, no job) or returns
+ * DCF_OK with *job queued; done(done_arg) runs once on the store's writer
+ * thread when the write is decided (keep it short); then
+ * dcf_msg_job_finish returns what the write answers -- the sender's view of
+ * the new message, or the acknowledged message -- in *out, or fills p, and
+ * frees the job.  `who` and the line id are copied; `locale` must be a
+ * static string (as dcf_template_locale_pick returns).
  */
 typedef struct dcf_msg_job_s dcf_msg_job_t;
 typedef void (*dcf_msg_done_fn)(void *done_arg);
 int dcf_msg_post_start(dcf_service_t *s, const dcf_principal_t *who, const char *line,
                        const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
                        void *done_arg, dcf_msg_job_t **job, dcf_problem_t *p);
-int dcf_msg_post_finish(dcf_msg_job_t *job, struct json_t **out, dcf_problem_t *p);
+int dcf_msg_ack_start(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
+                      const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
+                      void *done_arg, dcf_msg_job_t **job, dcf_problem_t *p);
+int dcf_msg_job_finish(dcf_msg_job_t *job, struct json_t **out, dcf_problem_t *p);
 int dcf_msg_list(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t after,
                  unsigned limit, const char *locale, struct json_t **out, dcf_problem_t *p);
 int dcf_msg_get(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
                 const char *locale, struct json_t **out, dcf_problem_t *p);
-int dcf_msg_ack(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
-                const char *body, size_t len, const char *locale, struct json_t **out,
-                dcf_problem_t *p);
 /* An event stream of `who` wrote event (type, data): when it is a message
  * still waiting for delivery to who's party, add its delivery to *batch
  * (allocated on first use; start with NULL).  Cheap when there is nothing

@@ -134,17 +134,26 @@ void api_h_line_stats(void *app, dcf_http_req_t *r) {
 
 /* ------------------------------------------------------------- messages -- */
 
-/* A post answers after its group commit without holding a thread (as
- * operation writes do, api.c): the handler starts the job and defers; the
- * job's done callback resumes the request; the continuation replies. */
+/* Posts and acknowledgements answer after their group commit without
+ * holding a thread (as operation writes do, api.c): the handler starts the
+ * job and defers; the job's done callback resumes the request; the
+ * continuation replies. */
 typedef struct {
     dcf_msg_job_t *job;
     dcf_http_req_t *r;
-    char prefix[120]; /* the Location prefix, /v1/lines/{id}/messages/ */
+    bool post;        /* 201 with Location, else 200 */
+    char prefix[120]; /* a post's Location prefix, /v1/lines/{id}/messages/ */
 } msg_pending_t;
 
 static void msg_written(void *arg) {
     dcf_http_req_resume(((msg_pending_t *)arg)->r);
+}
+
+static void msg_reply(dcf_http_req_t *r, msg_pending_t *pd, int rc, json_t *out, dcf_problem_t *p) {
+    if (pd->post)
+        created(r, rc, out, p, pd->prefix, "seq");
+    else
+        api_finish(r, rc, 200, out, p);
 }
 
 static void msg_continue(void *app, dcf_http_req_t *r, void *arg) {
@@ -152,8 +161,33 @@ static void msg_continue(void *app, dcf_http_req_t *r, void *arg) {
     dcf_problem_t p = {0};
     json_t *out = NULL;
     (void)app;
-    int rc = dcf_msg_post_finish(pd->job, &out, &p);
-    created(r, rc, out, &p, pd->prefix, "seq");
+    int rc = dcf_msg_job_finish(pd->job, &out, &p);
+    msg_reply(r, pd, rc, out, &p);
+    free(pd);
+}
+
+/* Allocated before the start, so that nothing can fail between the start
+ * and the defer; NULL (answered) without memory. */
+static msg_pending_t *msg_pending_new(dcf_http_req_t *r, bool post) {
+    msg_pending_t *pd = calloc(1, sizeof *pd);
+    if (pd == NULL) {
+        dcf_http_reply_problem(r, 503, "unavailable", "Out of memory", NULL, NULL);
+        return NULL;
+    }
+    const char *line = dcf_http_req_param(r, "id");
+    pd->r = r;
+    pd->post = post;
+    snprintf(pd->prefix, sizeof pd->prefix, "/v1/lines/%.64s/messages/", line ? line : "");
+    return pd;
+}
+
+/* After a *_start: defer on success, else answer its problem. */
+static void msg_started(dcf_http_req_t *r, msg_pending_t *pd, int rc, dcf_problem_t *p) {
+    if (rc == DCF_OK) {
+        dcf_http_req_defer(r, msg_continue, pd);
+        return;
+    }
+    msg_reply(r, pd, rc, NULL, p);
     free(pd);
 }
 
@@ -162,26 +196,12 @@ void api_h_msg_post(void *app, dcf_http_req_t *r) {
     dcf_problem_t p = {0};
     size_t len;
     const char *body = api_body(r, &len);
-    const char *line = dcf_http_req_param(r, "id");
     msg_pending_t *pd;
-    if (!api_query_only(r, api_no_query))
+    if (!api_query_only(r, api_no_query) || (pd = msg_pending_new(r, true)) == NULL)
         return;
-    /* Allocated before the start, so that nothing can fail between the
-     * start and the defer. */
-    if ((pd = calloc(1, sizeof *pd)) == NULL) {
-        dcf_http_reply_problem(r, 503, "unavailable", "Out of memory", NULL, NULL);
-        return;
-    }
-    pd->r = r;
-    snprintf(pd->prefix, sizeof pd->prefix, "/v1/lines/%.64s/messages/", line ? line : "");
-    int rc =
-        dcf_msg_post_start(s, &who, line, body, len, locale_of(r), msg_written, pd, &pd->job, &p);
-    if (rc == DCF_OK) {
-        dcf_http_req_defer(r, msg_continue, pd);
-        return;
-    }
-    created(r, rc, NULL, &p, pd->prefix, "seq");
-    free(pd);
+    int rc = dcf_msg_post_start(s, &who, dcf_http_req_param(r, "id"), body, len, locale_of(r),
+                                msg_written, pd, &pd->job, &p);
+    msg_started(r, pd, rc, &p);
 }
 
 void api_h_msg_list(void *app, dcf_http_req_t *r) {
@@ -211,15 +231,16 @@ void api_h_msg_get(void *app, dcf_http_req_t *r) {
 void api_h_msg_ack(void *app, dcf_http_req_t *r) {
     ENTER(app, r, who, s);
     dcf_problem_t p = {0};
-    json_t *out = NULL;
     size_t len;
     const char *body = api_body(r, &len);
     int64_t seq;
-    if (!api_query_only(r, api_no_query) || !path_seq(r, &seq))
+    msg_pending_t *pd;
+    if (!api_query_only(r, api_no_query) || !path_seq(r, &seq) ||
+        (pd = msg_pending_new(r, false)) == NULL)
         return;
-    int rc =
-        dcf_msg_ack(s, &who, dcf_http_req_param(r, "id"), seq, body, len, locale_of(r), &out, &p);
-    api_finish(r, rc, 200, out, &p);
+    int rc = dcf_msg_ack_start(s, &who, dcf_http_req_param(r, "id"), seq, body, len, locale_of(r),
+                               msg_written, pd, &pd->job, &p);
+    msg_started(r, pd, rc, &p);
 }
 
 /* ---------------------------------------------------------------- calls -- */

@@ -691,75 +691,6 @@ static int post_end(post_t *a, int rc, json_t **out, dcf_problem_t *p) {
     return svc_internal(p, rc);
 }
 
-/* A post in flight (dcf_msg_post_start): it owns the copies of who and the
- * line id, the parsed body (a.call points into it) and the write. */
-struct dcf_msg_job_s {
-    post_t a;
-    svc_tx_fn_t t;
-    dcf_principal_t who;
-    char line[SVC_ID_MAX];
-    json_t *j;
-    int rc; /* the write's outcome, set before done runs */
-    dcf_msg_done_fn done;
-    void *done_arg;
-};
-
-static void msg_job_free(dcf_msg_job_t *job) {
-    json_decref(job->a.body);
-    json_decref(job->a.out);
-    json_decref(job->j);
-    free(job);
-}
-
-/* Writer thread, after the batch's COMMIT (see job_written in
- * operation.c): nothing may touch job after done, whose caller frees it. */
-static void msg_job_written(void *arg, int rc) {
-    dcf_msg_job_t *job = arg;
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
-    job->rc = rc;
-    if (rc == DCF_OK)
-        svc_notify(job->a.s, &job->a.notify);
-    job->done(job->done_arg);
-}
-
-int dcf_msg_post_start(dcf_service_t *s, const dcf_principal_t *who, const char *line,
-                       const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
-                       void *done_arg, dcf_msg_job_t **out, dcf_problem_t *p) {
-    dcf_msg_job_t *job = calloc(1, sizeof *job);
-    int rc;
-    if (job == NULL)
-        return svc_internal(p, DCF_ENOMEM);
-    job->who = *who;
-    job->done = done;
-    job->done_arg = done_arg;
-    job->a = (post_t){.s = s, .who = &job->who, .line = job->line, .locale = locale};
-    /* An id that does not fit is no line's: the same 404 as any other. */
-    if (line == NULL || strlen(line) >= sizeof job->line) {
-        rc = svc_fail(p, DCF_ENOENT, "not-found", "No such line");
-        goto fail;
-    }
-    memcpy(job->line, line, strlen(line) + 1);
-    if ((rc = post_begin(&job->a, &job->j, body, len, p)) != DCF_OK)
-        goto fail;
-    job->t = (svc_tx_fn_t){s, post_fn, &job->a};
-    if ((rc = dcf_store_write_async(s->st, svc_tx_run, &job->t, msg_job_written, job)) != DCF_OK) {
-        rc = svc_internal(p, rc);
-        goto fail;
-    }
-    *out = job;
-    return DCF_OK;
-fail:
-    msg_job_free(job);
-    return rc;
-}
-
-int dcf_msg_post_finish(dcf_msg_job_t *job, json_t **out, dcf_problem_t *p) {
-    int rc = post_end(&job->a, job->rc, out, p);
-    msg_job_free(job);
-    return rc;
-}
-
 /* ----------------------------------------------------------- delivery -- */
 
 typedef struct {
@@ -1167,59 +1098,157 @@ static int ack_fn(dcf_store_tx_t *tx, void *arg) {
     return rc;
 }
 
-int dcf_msg_ack(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
-                const char *body, size_t len, const char *locale, json_t **out, dcf_problem_t *p) {
+/* What an acknowledgement checks before its write: the line (a member's,
+ * else 404) and the body.  On DCF_OK, k is ready for ack_fn; k->by and
+ * k->reply point into *j. */
+static int ack_begin(ack_t *k, json_t **j, const char *body, size_t len, dcf_problem_t *p) {
     static const char *const MEMBERS[] = {"by", "reply", NULL};
     static const char TITLE[] = "Invalid acknowledgement";
-    json_t *j = NULL;
-    ack_t *a = calloc(1, sizeof *a);
     int rc;
-    if (a == NULL)
-        return svc_internal(p, DCF_ENOMEM);
-    if ((rc = svc_line_access(s, NULL, who, line, &a->l, p)) != DCF_OK)
-        goto out;
-    if ((rc = svc_parse_body(s, body, len, &j, p)) != DCF_OK ||
-        (rc = svc_only_members(j, MEMBERS, TITLE, p)) != DCF_OK)
-        goto out;
-    json_t *by = json_object_get(j, "by"), *reply = json_object_get(j, "reply");
-    if (!json_is_string(by) || !svc_text_ok(json_string_value(by), SVC_NAME_MAX, false, false)) {
-        rc = svc_invalid(p, TITLE, "/by",
-                         by ? "must be a name of 1..100 bytes without control characters"
-                            : "is required (who acknowledges)");
-        goto out;
-    }
+    if ((rc = svc_line_access(k->s, NULL, k->who, k->line, &k->l, p)) != DCF_OK)
+        return rc;
+    if ((rc = svc_parse_body(k->s, body, len, j, p)) != DCF_OK ||
+        (rc = svc_only_members(*j, MEMBERS, TITLE, p)) != DCF_OK)
+        return rc;
+    json_t *by = json_object_get(*j, "by"), *reply = json_object_get(*j, "reply");
+    if (!json_is_string(by) || !svc_text_ok(json_string_value(by), SVC_NAME_MAX, false, false))
+        return svc_invalid(p, TITLE, "/by",
+                           by ? "must be a name of 1..100 bytes without control characters"
+                              : "is required (who acknowledges)");
     if (reply != NULL && (!json_is_string(reply) ||
-                          !svc_text_ok(json_string_value(reply), MSG_REPLY_MAX, true, true))) {
-        rc = svc_invalid(p, TITLE, "/reply",
-                         "must be a string of 0..2000 bytes without control characters");
-        goto out;
-    }
-    *a = (ack_t){.s = s,
-                 .who = who,
-                 .line = line,
-                 .seq = seq,
-                 .by = json_string_value(by),
-                 .reply = reply ? json_string_value(reply) : NULL,
-                 .locale = locale};
-    rc = svc_write(s, ack_fn, a);
+                          !svc_text_ok(json_string_value(reply), MSG_REPLY_MAX, true, true)))
+        return svc_invalid(p, TITLE, "/reply",
+                           "must be a string of 0..2000 bytes without control characters");
+    k->by = json_string_value(by);
+    k->reply = reply ? json_string_value(reply) : NULL;
+    return DCF_OK;
+}
+
+/* The answer to an acknowledgement whose write returned rc. */
+static int ack_end(ack_t *k, int rc, json_t **out, dcf_problem_t *p) {
     if (rc == DCF_OK) {
-        svc_notify(s, &a->notify);
-        *out = a->out;
-        a->out = NULL;
-    } else if (rc == DCF_ENOENT)
-        rc = svc_fail(p, rc, "not-found", "No such message");
-    else if (rc == DCF_EPERM)
-        rc = svc_fail(p, rc, "forbidden",
-                      "Only a recipient's desk at the message's level (or the senior desk) "
-                      "acknowledges it");
-    else if (rc == DCF_ESTATE)
-        rc = svc_fail(p, rc, "invalid-transition", "Your party has already acknowledged it");
-    else
-        rc = svc_internal(p, rc);
-out:
-    json_decref(a->out);
-    free(a);
-    json_decref(j);
+        *out = k->out;
+        k->out = NULL;
+        return DCF_OK;
+    }
+    if (rc == DCF_ENOENT)
+        return svc_fail(p, rc, "not-found", "No such message");
+    if (rc == DCF_EPERM)
+        return svc_fail(p, rc, "forbidden",
+                        "Only a recipient's desk at the message's level (or the senior desk) "
+                        "acknowledges it");
+    if (rc == DCF_ESTATE)
+        return svc_fail(p, rc, "invalid-transition", "Your party has already acknowledged it");
+    return svc_internal(p, rc);
+}
+
+/* ------------------------------------------------ writes in flight -- */
+
+/* A post or an acknowledgement in flight (dcf_msg_post_start,
+ * dcf_msg_ack_start): it owns the copies of who and the line id, the
+ * parsed body (the write's strings point into it) and the write. */
+struct dcf_msg_job_s {
+    bool ack; /* k, else a */
+    post_t a;
+    ack_t k;
+    svc_notify_t *notify; /* a's or k's */
+    svc_tx_fn_t t;
+    dcf_principal_t who;
+    char line[SVC_ID_MAX];
+    json_t *j;
+    int rc; /* the write's outcome, set before done runs */
+    dcf_msg_done_fn done;
+    void *done_arg;
+};
+
+static void msg_job_free(dcf_msg_job_t *job) {
+    json_decref(job->a.body);
+    json_decref(job->a.out);
+    json_decref(job->k.out);
+    json_decref(job->j);
+    free(job);
+}
+
+/* Writer thread, after the batch's COMMIT (see job_written in
+ * operation.c): nothing may touch job after done, whose caller frees it. */
+static void msg_job_written(void *arg, int rc) {
+    dcf_msg_job_t *job = arg;
+    if (rc == DCF_EIO)
+        svc_fail_stop(rc);
+    job->rc = rc;
+    if (rc == DCF_OK)
+        svc_notify(job->t.s, job->notify);
+    job->done(job->done_arg);
+}
+
+/* A job for line id `line` in *out, or an error with p filled. */
+static int msg_job_new(const dcf_principal_t *who, const char *line, dcf_msg_done_fn done,
+                       void *done_arg, dcf_msg_job_t **out, dcf_problem_t *p) {
+    dcf_msg_job_t *job;
+    /* An id that does not fit is no line's: the same 404 as any other. */
+    if (line == NULL || strlen(line) >= sizeof job->line)
+        return svc_fail(p, DCF_ENOENT, "not-found", "No such line");
+    if ((job = calloc(1, sizeof *job)) == NULL)
+        return svc_internal(p, DCF_ENOMEM);
+    job->who = *who;
+    memcpy(job->line, line, strlen(line) + 1);
+    job->done = done;
+    job->done_arg = done_arg;
+    *out = job;
+    return DCF_OK;
+}
+
+/* Queue job's write (fn over fn_arg), or free it and fill p. */
+static int msg_job_queue(dcf_service_t *s, dcf_msg_job_t *job, dcf_store_write_fn fn, void *fn_arg,
+                         dcf_msg_job_t **out, dcf_problem_t *p) {
+    job->t = (svc_tx_fn_t){s, fn, fn_arg};
+    int rc = dcf_store_write_async(s->st, svc_tx_run, &job->t, msg_job_written, job);
+    if (rc != DCF_OK) {
+        msg_job_free(job);
+        return svc_internal(p, rc);
+    }
+    *out = job;
+    return DCF_OK;
+}
+
+int dcf_msg_post_start(dcf_service_t *s, const dcf_principal_t *who, const char *line,
+                       const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
+                       void *done_arg, dcf_msg_job_t **out, dcf_problem_t *p) {
+    dcf_msg_job_t *job = NULL;
+    int rc = msg_job_new(who, line, done, done_arg, &job, p);
+    if (rc != DCF_OK)
+        return rc;
+    job->a = (post_t){.s = s, .who = &job->who, .line = job->line, .locale = locale};
+    job->notify = &job->a.notify;
+    rc = post_begin(&job->a, &job->j, body, len, p);
+    if (rc != DCF_OK) {
+        msg_job_free(job);
+        return rc;
+    }
+    return msg_job_queue(s, job, post_fn, &job->a, out, p);
+}
+
+int dcf_msg_ack_start(dcf_service_t *s, const dcf_principal_t *who, const char *line, int64_t seq,
+                      const char *body, size_t len, const char *locale, dcf_msg_done_fn done,
+                      void *done_arg, dcf_msg_job_t **out, dcf_problem_t *p) {
+    dcf_msg_job_t *job = NULL;
+    int rc = msg_job_new(who, line, done, done_arg, &job, p);
+    if (rc != DCF_OK)
+        return rc;
+    job->ack = true;
+    job->k = (ack_t){.s = s, .who = &job->who, .line = job->line, .seq = seq, .locale = locale};
+    job->notify = &job->k.notify;
+    rc = ack_begin(&job->k, &job->j, body, len, p);
+    if (rc != DCF_OK) {
+        msg_job_free(job);
+        return rc;
+    }
+    return msg_job_queue(s, job, ack_fn, &job->k, out, p);
+}
+
+int dcf_msg_job_finish(dcf_msg_job_t *job, json_t **out, dcf_problem_t *p) {
+    int rc = job->ack ? ack_end(&job->k, job->rc, out, p) : post_end(&job->a, job->rc, out, p);
+    msg_job_free(job);
     return rc;
 }
 
