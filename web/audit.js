@@ -3,6 +3,10 @@
 // the head's Ed25519 signature over its 57 bytes with the key of GET
 // /v1/audit/key, each entry's leaf hash SHA-256(0x00 || entry bytes), its
 // index and party, and its RFC 9162 inclusion proof to the head's root.
+// The browser also remembers the heads it has verified (localStorage, per
+// party and key id, at most HEADS_MAX) and checks that the new head is
+// consistent with each (RFC 9162 consistency proofs): a log rewritten
+// under a head this browser saw fails, as with `deconflict audit verify`.
 // WebCrypto does the hashing and the signature check.  The verdict names
 // the first thing that does not verify.
 
@@ -51,6 +55,52 @@ export async function rootFromInclusion(index, size, leaf, path) {
   return sn === 0 ? r : null;
 }
 
+// RFC 9162 section 2.1.4.2: does `path` prove that the tree of size m
+// with root rootM is a prefix of the tree of size n with root rootN?
+export async function consistent(m, n, rootM, rootN, path) {
+  if (m === n) return path.length === 0 && equal(rootM, rootN);
+  if (m === 0 || m > n || path.length === 0) return false;
+  if ((m & (m - 1)) === 0) path = [rootM, ...path];   // a power of two: the old root starts it
+  let fn = m - 1, sn = n - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = path[0], sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await sha256(ONE, c, fr);
+      sr = await sha256(ONE, c, sr);
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = await sha256(ONE, sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return equal(fr, rootM) && equal(sr, rootN) && sn === 0;
+}
+
+const HEADS_MAX = 32;   // remembered heads per party and key; the oldest go first
+
+function headsKey(party, keyId) { return `dcf.audit.heads.${party}.${keyId}`; }
+
+// The heads this browser verified before, oldest first ([] when none or
+// unreadable: remembering is a help, never a reason to fail).
+export function rememberedHeads(party, keyId) {
+  try {
+    const v = JSON.parse(localStorage.getItem(headsKey(party, keyId)) || '[]');
+    return Array.isArray(v) ? v.filter((x) => Number.isSafeInteger(x.tree_size) && typeof x.root_hash === 'string') : [];
+  } catch { return []; }
+}
+
+function remember(party, keyId, heads, sth) {
+  const all = heads.filter((x) => x.tree_size !== sth.tree_size);
+  all.push({ tree_size: sth.tree_size, root_hash: sth.root_hash, timestamp: sth.timestamp });
+  all.sort((a, b) => a.tree_size - b.tree_size);
+  try {
+    localStorage.setItem(headsKey(party, keyId), JSON.stringify(all.slice(-HEADS_MAX)));
+  } catch { /* storage full or off: the next check has fewer heads to compare */ }
+}
+
 // The 57 signed bytes of a tree head.
 export function sthBytes(sth) {
   const b = new Uint8Array(57);
@@ -97,6 +147,22 @@ export function createAudit(app) {
       }
       log.append(h('p', {}, '✓ ' + t('au.sigok')));
       const root = b64(sth.root_hash);
+      // Every head seen before must be a prefix of this one.
+      const heads = rememberedHeads(app.whoami.party, key.key_id);
+      for (const old of heads) {
+        const where = t('au.head', { size: old.tree_size });
+        if (old.tree_size > sth.tree_size) { fail(`${where}: ${t('au.e.shrank', { size: sth.tree_size })}`); return; }
+        let path = [];
+        if (old.tree_size < sth.tree_size) {
+          const pr = await app.api.get(`/v1/audit/proof/consistency?first=${old.tree_size}&second=${sth.tree_size}`);
+          path = pr.consistency_path.map(b64);
+        }
+        if (!(await consistent(old.tree_size, sth.tree_size, b64(old.root_hash), root, path))) {
+          fail(`${where}: ${t('au.e.fork', { size: sth.tree_size })}`);
+          return;
+        }
+      }
+      if (heads.length > 0) log.append(h('p', {}, '✓ ' + t('au.consistent', { n: heads.length })));
       let cursor = null, n = 0, done = false;
       do {
         const page = await app.api.get('/v1/audit/entries?limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
@@ -116,6 +182,7 @@ export function createAudit(app) {
         }
         cursor = page.next_cursor;
       } while (cursor && !done);
+      remember(app.whoami.party, key.key_id, heads, sth);
       verdict.className = 'verdict good';
       verdict.dataset.result = 'verified';
       verdict.textContent = t('au.ok', { n, party: app.whoami.party, size: sth.tree_size, key: key.key_id });

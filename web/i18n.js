@@ -78,6 +78,10 @@ const en = {
   'au.e.keyid': 'the key id does not match the public key', 'au.e.sig': 'the tree head\u2019s signature does not verify',
   'au.e.index': 'its text carries another index', 'au.e.party': 'it does not name our party',
   'au.e.leaf': 'its leaf hash does not match its text', 'au.e.proof': 'its inclusion proof does not lead to the signed root',
+  'au.head': 'the tree head of size {size} seen before',
+  'au.e.shrank': 'the log now has only {size} entries',
+  'au.e.fork': 'the head of size {size} does not extend it (the log was rewritten)',
+  'au.consistent': 'The new tree head extends the {n} seen before in this browser.',
 };
 
 const ru = {
@@ -153,6 +157,10 @@ const ru = {
   'au.e.keyid': 'идентификатор ключа не соответствует открытому ключу', 'au.e.sig': 'подпись вершины дерева неверна',
   'au.e.index': 'в тексте записи другой номер', 'au.e.party': 'запись не называет нашу сторону',
   'au.e.leaf': 'хеш листа не соответствует тексту', 'au.e.proof': 'доказательство включения не ведёт к подписанному корню',
+  'au.head': 'ранее полученная вершина дерева размера {size}',
+  'au.e.shrank': 'в журнале теперь только {size} записей',
+  'au.e.fork': 'вершина размера {size} её не продолжает (журнал переписан)',
+  'au.consistent': 'Новая вершина дерева продолжает ранее полученные в этом браузере ({n}).',
 };
 
 const DICTS = { en, ru };

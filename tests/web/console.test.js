@@ -10,7 +10,8 @@
 //   out and in as its duty officer, calls red, red answers, they exchange
 //   lines, blue ends the call, both file readouts and see them side by
 //   side -> red's Russian interface shows the same message rendered in
-//   Russian -> red verifies its audit entries in the browser -> blue's
+//   Russian -> red verifies its audit entries in the browser, and a tree
+//   head it remembers that the log does not extend fails the check -> blue's
 //   party-admin proposes a second line, red's accepts it, suspends its
 //   side (a reason is required) and resumes it, blue seeing each live.
 
@@ -269,6 +270,41 @@ step('red verifies its audit entries in the browser', async () => {
   assert.equal(await v.getAttribute('data-result'), 'verified', await v.textContent());
   assert.match(await v.textContent(), /VERIFIED: \d+ entries of party red/);
   await shot(red, '12-red-audit-verified');
+});
+
+step('the browser remembers verified tree heads and catches a rewritten log', async () => {
+  const verdict = async () => {
+    await red.evaluate(() => { delete document.getElementById('au-verdict').dataset.result; });
+    await red.click('#au-verify');
+    const v = red.locator('#au-verdict[data-result]');
+    await v.waitFor();
+    return { result: await v.getAttribute('data-result'), text: await v.textContent() };
+  };
+  const keyId = await red.locator('#au-keyid').textContent();
+  const storeKey = `dcf.audit.heads.red.${keyId}`;
+  const heads = JSON.parse(await red.evaluate((k) => localStorage.getItem(k), storeKey));
+  assert.equal(heads.length, 1, 'the first verification remembered its head');
+  // The log grows (a new operation, far from everyone's), so the next head
+  // is checked against the remembered one by a consistency proof.
+  const start = new Date(Date.now() + 3600e3).toISOString().slice(0, 19) + 'Z';
+  const end = new Date(Date.now() + 2 * 3600e3).toISOString().slice(0, 19) + 'Z';
+  await ok('POST', '/v1/operations', tok.red.planner, {
+    kind: 'drone', priority: 10, volumes: [{
+      footprint: { type: 'circle', center: { lat: -40.0, lng: -60.0 }, radius_m: 1000 },
+      altitude: { lower_m: 0, upper_m: 100 }, time: { start, end },
+    }],
+  });
+  let r = await verdict();
+  assert.equal(r.result, 'verified', r.text);
+  await red.locator('#au-log').filter({ hasText: /extends the 1 seen before/ }).waitFor();
+  // A head this browser "saw" whose root the server's log does not extend.
+  const forged = { tree_size: heads[0].tree_size, root_hash: Buffer.alloc(32, 9).toString('base64'), timestamp: 1 };
+  await red.evaluate(([k, v]) => localStorage.setItem(k, v), [storeKey, JSON.stringify([forged])]);
+  r = await verdict();
+  assert.equal(r.result, 'failed', r.text);
+  assert.match(r.text, new RegExp(`FAILED: the tree head of size ${forged.tree_size} seen before: .*rewritten`));
+  await shot(red, '12b-red-audit-rewritten');
+  await red.evaluate((k) => localStorage.removeItem(k), storeKey);
 });
 
 step('a party-admin proposes a line, the other accepts it, then suspends and resumes its side', async () => {

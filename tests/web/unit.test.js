@@ -1,13 +1,14 @@
 // unit.test.js -- the console's pure pieces under node, without a browser:
 // both interface languages have the same keys, and the audit view's RFC
-// 9162 inclusion-proof check and signed-bytes layout agree with a tree and
-// proofs built here independently (node:crypto), including wrong proofs.
+// 9162 inclusion- and consistency-proof checks and signed-bytes layout
+// agree with a tree and proofs built here independently (node:crypto),
+// including wrong proofs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { KEYS, translate } from '../../web/i18n.js';
-import { rootFromInclusion, sthBytes } from '../../web/audit.js';
+import { consistent, rootFromInclusion, sthBytes } from '../../web/audit.js';
 
 const H = (...parts) => new Uint8Array(createHash('sha256').update(Buffer.concat(parts.map((p) => Buffer.from(p)))).digest());
 const leaf = (i) => H([0], Buffer.from(`entry ${i}`));
@@ -19,6 +20,15 @@ function path(m, l) {
   if (l.length === 1) return [];
   const s = k(l.length);
   return m < s ? [...path(m, l.slice(0, s)), mth(l.slice(s))] : [...path(m - s, l.slice(s)), mth(l.slice(0, s))];
+}
+
+// RFC 9162 2.1.4.1 PROOF(m, D[n]) = SUBPROOF(m, D[n], true).
+function subproof(m, l, b) {
+  const n = l.length;
+  if (m === n) return b ? [] : [mth(l)];
+  const s = k(n);
+  return m <= s ? [...subproof(m, l.slice(0, s), b), mth(l.slice(s))]
+    : [...subproof(m - s, l.slice(s), false), mth(l.slice(0, s))];
 }
 
 test('English and Russian have the same keys', () => {
@@ -47,6 +57,32 @@ test('wrong proofs do not lead to the root', async () => {
   assert.equal(await rootFromInclusion(5, 11, leaves[5], p.slice(1)), null);     // too short
   assert.equal(await rootFromInclusion(5, 11, leaves[5], [...p, p[0]]), null);   // too long
   assert.equal(await rootFromInclusion(11, 11, leaves[5], p), null);             // past the end
+});
+
+test('consistency proofs verify between every pair of sizes up to 20', async () => {
+  const leaves = Array.from({ length: 20 }, (_, i) => leaf(i));
+  for (let n = 1; n <= 20; n++) {
+    const rootN = mth(leaves.slice(0, n));
+    for (let m = 1; m <= n; m++) {
+      const rootM = mth(leaves.slice(0, m));
+      const p = m === n ? [] : subproof(m, leaves.slice(0, n), true);
+      assert.ok(await consistent(m, n, rootM, rootN, p), `${m} -> ${n}`);
+    }
+  }
+});
+
+test('a rewritten history is not consistent', async () => {
+  const leaves = Array.from({ length: 13 }, (_, i) => leaf(i));
+  const forged = leaves.map((x, i) => (i === 3 ? leaf(99) : x));
+  const p = subproof(6, leaves, true);
+  const root6 = mth(leaves.slice(0, 6)), root13 = mth(leaves);
+  assert.ok(await consistent(6, 13, root6, root13, p));
+  assert.ok(!(await consistent(6, 13, mth(forged.slice(0, 6)), root13, p)));     // the old head differs
+  assert.ok(!(await consistent(6, 13, root6, mth(forged), subproof(6, forged, true)))); // the new tree differs
+  assert.ok(!(await consistent(6, 13, root6, root13, p.slice(1))));               // too short
+  assert.ok(!(await consistent(5, 13, root6, root13, p)));                        // another size
+  assert.ok(!(await consistent(13, 13, root6, root13, [])));                      // same size, another root
+  assert.ok(!(await consistent(14, 13, root13, root13, p)));                      // the log shrank
 });
 
 test('the signed bytes of a tree head are the 57 of docs/audit.md', () => {
