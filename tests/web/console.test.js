@@ -13,7 +13,9 @@
 //   Russian -> red verifies its audit entries in the browser, and a tree
 //   head it remembers that the log does not extend fails the check -> blue's
 //   party-admin proposes a second line, red's accepts it, suspends its
-//   side (a reason is required) and resumes it, blue seeing each live.
+//   side (a reason is required) and resumes it, blue seeing each live ->
+//   red's console is used from the keyboard alone (tabs, a conflict, the
+//   audit check), and every visible control has an accessible name.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -334,6 +336,57 @@ step('a party-admin proposes a line, the other accepts it, then suspends and res
   await red.click('#line-resume');
   await red.locator('#line-suspend').waitFor();
   await blue.locator('#line-list li').filter({ hasText: 'Second line' }).filter({ hasNotText: 'suspended' }).waitFor();
+});
+
+// Tab (at most 200 times) until the focused element matches sel.
+async function tabTo(p, sel) {
+  for (let i = 0; i < 200; i++) {
+    if (await p.evaluate((q) => document.activeElement && document.activeElement.matches(q), sel)) return;
+    await p.keyboard.press('Tab');
+  }
+  assert.fail(`Tab never reached ${sel}`);
+}
+
+// The visible controls without an accessible name (aria-label,
+// aria-labelledby, a <label>, a button's text or a title).
+const unnamedControls = (p) => p.evaluate(() => [...document.querySelectorAll('button, input, select, textarea')]
+  .filter((el) => el.checkVisibility())
+  .filter((el) => {
+    const byIds = (el.getAttribute('aria-labelledby') || '').split(/\s+/)
+      .map((id) => (id && document.getElementById(id)?.textContent) || '').join('');
+    const name = el.getAttribute('aria-label') || byIds || [...(el.labels || [])].map((l) => l.textContent).join('')
+      || (el.tagName === 'BUTTON' ? el.textContent : '') || el.getAttribute('title') || '';
+    return name.trim() === '';
+  })
+  .map((el) => el.id || el.outerHTML.slice(0, 80)));
+
+step('the console works from the keyboard alone, and every control has a name', async () => {
+  const p = red;
+  await p.click('#tab-map');
+  await p.evaluate(() => document.activeElement && document.activeElement.blur());
+  // From the top of the page: Tab reaches the selected tab, arrows move
+  // between the views, and each view's controls are named.
+  await tabTo(p, '[role=tab][aria-selected=true]');
+  for (const view of ['conflicts', 'hotline', 'audit', 'map']) {
+    await p.keyboard.press('ArrowRight');
+    await p.locator(`#view-${view}:not([hidden])`).waitFor();
+    assert.equal(await p.evaluate(() => document.activeElement.id), `tab-${view}`);
+    assert.deepEqual(await unnamedControls(p), [], `unnamed controls in the ${view} view`);
+  }
+  // A conflict opens and the audit check runs with Enter alone.
+  await p.keyboard.press('ArrowRight');
+  await p.locator('#view-conflicts:not([hidden])').waitFor();
+  await tabTo(p, '#cf-list button.item');
+  await p.keyboard.press('Enter');
+  await p.locator('#cf-detail').filter({ hasText: /Blue/ }).waitFor();
+  assert.deepEqual(await unnamedControls(p), [], 'unnamed controls in the conflict detail');
+  await p.click('#tab-audit');
+  await p.evaluate(() => { delete document.getElementById('au-verdict').dataset.result; });
+  await tabTo(p, '#au-verify');
+  await p.keyboard.press('Enter');
+  const v = p.locator('#au-verdict[data-result]');
+  await v.waitFor();
+  assert.equal(await v.getAttribute('data-result'), 'verified', await v.textContent());
 });
 
 step('signing out ends the session on the server', async () => {
