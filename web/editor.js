@@ -7,8 +7,12 @@
 // at: a 412 keeps the user's draft, explains what happened and shows the
 // server's current version beside it; the next save is then made against
 // that version, on purpose.
-// Invariant: the editor edits the first volume; any other volumes of the
-// operation are sent back unchanged.
+// An operation has one or more volumes: the volume selector picks the one
+// the form and the map edit; the others are drawn faintly and kept in
+// `vols` (the API's form, footprint null until drawn).  Volumes can be
+// added (starting from the current one's times and altitudes) and removed
+// (never the last).  Invariant: vols[vi] is stale while the form is being
+// edited; stash() writes the form back before anything reads vols.
 
 import { h, clear, toInput, fromInput, debounce, fmtTime } from './util.js';
 import { volumeLayer } from './map.js';
@@ -23,6 +27,7 @@ export function createEditor(app, mv) {
   const serverLayer = L.layerGroup().addTo(map);
   const t = app.t;
   let open = false, base = null, shape = 'polygon', vertices = [], center = null, radius = 0;
+  let vols = [null], vi = 0;
   let checkSeq = 0;
 
   const vtxIcon = L.divIcon({ className: 'vtx', iconSize: [12, 12] });
@@ -36,28 +41,67 @@ export function createEditor(app, mv) {
     return { type: 'polygon', vertices: vertices.map(([lat, lng]) => ({ lat: +lat.toFixed(6), lng: +lng.toFixed(6) })) };
   }
 
+  // The volume in the form.
+  function formVolume() {
+    return {
+      footprint: footprint(),
+      altitude: { lower_m: Number($('ed-lower').value), upper_m: Number($('ed-upper').value) },
+      time: { start: fromInput($('ed-start').value), end: fromInput($('ed-end').value) },
+    };
+  }
+
+  function stash() { vols[vi] = formVolume(); }
+
+  // The draft as the API takes it, or null while a volume has no shape
+  // (missing() says which).
   function body() {
-    const fp = footprint();
-    if (!fp) return null;
+    stash();
+    if (missing() >= 0) return null;
     const b = {
       kind: $('ed-kind').value.trim(),
       priority: Number($('ed-priority').value),
       disclosure: $('ed-disclosure').value,
-      volumes: [{
-        footprint: fp,
-        altitude: { lower_m: Number($('ed-lower').value), upper_m: Number($('ed-upper').value) },
-        time: { start: fromInput($('ed-start').value), end: fromInput($('ed-end').value) },
-      }],
+      volumes: vols.map((v) => ({ footprint: v.footprint, altitude: { ...v.altitude }, time: { ...v.time } })),
     };
-    if (base) {
-      if (base.separation) b.separation = base.separation;
-      b.volumes.push(...base.volumes.slice(1));
-    }
+    if (base && base.separation) b.separation = base.separation;
     if ($('ed-exigent').checked) {
       b.exigent = true;
       b.exigent_reason = $('ed-reason').value;
     }
     return b;
+  }
+
+  function missing() { return vols.findIndex((v) => !v || !v.footprint); }
+
+  function volumeSelect() {
+    const sel = clear($('ed-volume'));
+    vols.forEach((_, i) => sel.append(h('option', { value: String(i) }, t('ed.vol.n', { i: i + 1, n: vols.length }))));
+    sel.value = String(vi);
+    $('ed-vol-remove').disabled = vols.length < 2;
+  }
+
+  // Put volume i (null: a new one) into the form and on the map.
+  function loadVolume(i) {
+    vi = i;
+    const v = vols[i];
+    if (v) {
+      $('ed-start').value = toInput(v.time.start);
+      $('ed-end').value = toInput(v.time.end);
+      $('ed-lower').value = v.altitude.lower_m;
+      $('ed-upper').value = v.altitude.upper_m;
+    }
+    vertices = []; center = null; radius = 0;
+    const fp = v && v.footprint;
+    if (fp && fp.type === 'circle') {
+      setShape('circle');
+      center = [fp.center.lat, fp.center.lng];
+      radius = fp.radius_m;
+    } else {
+      setShape('polygon');
+      if (fp) vertices = fp.vertices.map((p) => [p.lat, p.lng]);
+    }
+    volumeSelect();
+    draw();
   }
 
   function hint() {
@@ -84,6 +128,11 @@ export function createEditor(app, mv) {
 
   function draw(coords = true) {
     draftLayer.clearLayers();
+    vols.forEach((v, i) => {
+      if (i !== vi && v && v.footprint)
+        volumeLayer(v, { color: '#b45309', weight: 1, dashArray: '2 4', fillOpacity: 0.08, className: 'draft-other' })
+          .addTo(draftLayer);
+    });
     const style = { color: '#f59e0b', weight: 3, dashArray: '6 4', fillOpacity: 0.2, className: 'draft' };
     if (shape === 'circle') {
       if (center) {
@@ -119,7 +168,7 @@ export function createEditor(app, mv) {
     const b = body();
     const out = $('ed-check');
     checkLayer.clearLayers();
-    if (!open || !b || !b.volumes[0].time.start || !b.volumes[0].time.end) { clear(out); return; }
+    if (!open || !b || !b.volumes.every((v) => v.time.start && v.time.end)) { clear(out); return; }
     const seq = ++checkSeq;
     out.textContent = t('ed.checking');
     try {
@@ -175,7 +224,12 @@ export function createEditor(app, mv) {
     ev.preventDefault();
     const b = body();
     $('ed-error').textContent = '';
-    if (!b) { $('ed-error').textContent = t('ed.needshape'); return; }
+    if (!b) {
+      const i = missing();
+      $('ed-error').textContent = vols.length > 1 ? t('ed.needshape.n', { i: i + 1 }) : t('ed.needshape');
+      if (i !== vi) loadVolume(i);
+      return;
+    }
     try {
       if (base) await app.api.put('/v1/operations/' + base.id, b, { ifMatch: `"${base.version}"` });
       else await app.api.post('/v1/operations', b);
@@ -205,28 +259,19 @@ export function createEditor(app, mv) {
     $('ed-error').textContent = '';
     $('editor-title').textContent = op ? t('ed.edit', { id: op.id }) : t('ed.new');
     form.dataset.op = op ? op.id : '';
-    const v = op ? op.volumes[0] : null;
     const now = Math.ceil(app.api.now() / 3600e3) * 3600e3;
     $('ed-kind').value = op ? op.kind : 'drone';
     $('ed-priority').value = op ? op.priority : 50;
     $('ed-disclosure').value = op ? op.disclosure : 'contact';
-    $('ed-start').value = toInput(v ? v.time.start : new Date(now + 3600e3).toISOString());
-    $('ed-end').value = toInput(v ? v.time.end : new Date(now + 3 * 3600e3).toISOString());
-    $('ed-lower').value = v ? v.altitude.lower_m : 0;
-    $('ed-upper').value = v ? v.altitude.upper_m : 300;
+    $('ed-start').value = toInput(new Date(now + 3600e3).toISOString());
+    $('ed-end').value = toInput(new Date(now + 3 * 3600e3).toISOString());
+    $('ed-lower').value = 0;
+    $('ed-upper').value = 300;
     $('ed-exigent').checked = !!(op && op.exigent);
     $('ed-reason').value = (op && op.exigent_reason) || '';
     $('ed-reason-l').hidden = !$('ed-exigent').checked;
-    vertices = []; center = null; radius = 0;
-    if (v && v.footprint.type === 'circle') {
-      setShape('circle');
-      center = [v.footprint.center.lat, v.footprint.center.lng];
-      radius = v.footprint.radius_m;
-    } else {
-      setShape('polygon');
-      if (v) vertices = v.footprint.vertices.map((p) => [p.lat, p.lng]);
-    }
-    draw();
+    vols = op ? op.volumes.map((v) => JSON.parse(JSON.stringify(v))) : [null];
+    loadVolume(0);
     if (op) mv.fitOperation(op);
     $('ed-kind').focus();
   }
@@ -247,6 +292,18 @@ export function createEditor(app, mv) {
     setShape(r.value); vertices = []; center = null; radius = 0; draw();
   }));
   $('ed-coords').addEventListener('change', readCoords);
+  $('ed-volume').addEventListener('change', () => { stash(); loadVolume(Number($('ed-volume').value)); });
+  $('ed-vol-add').addEventListener('click', () => {
+    stash();
+    const from = vols[vi];
+    vols.push({ footprint: null, altitude: { ...from.altitude }, time: { ...from.time } });
+    loadVolume(vols.length - 1);
+  });
+  $('ed-vol-remove').addEventListener('click', () => {
+    if (vols.length < 2) return;
+    vols.splice(vi, 1);
+    loadVolume(Math.min(vi, vols.length - 1));
+  });
   $('ed-radius').addEventListener('change', () => { radius = Number($('ed-radius').value) || 0; draw(); });
   $('ed-exigent').addEventListener('change', () => { $('ed-reason-l').hidden = !$('ed-exigent').checked; check(); });
   for (const id of ['ed-kind', 'ed-priority', 'ed-disclosure', 'ed-start', 'ed-end', 'ed-lower', 'ed-upper', 'ed-reason'])

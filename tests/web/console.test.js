@@ -6,7 +6,8 @@
 //   (the draft check shows the conflict before saving) -> red sees the
 //   conflict arrive live and acknowledges it -> blue sends an urgent
 //   template warning, red's banner counts down, red acknowledges, blue sees
-//   the tick -> a stale edit is explained and the draft kept -> blue signs
+//   the tick -> a stale edit is explained and the draft kept -> blue adds
+//   a second volume to its operation in the editor and removes it -> blue signs
 //   out and in as its duty officer, calls red, red answers, they exchange
 //   lines, blue ends the call, both file readouts and see them side by
 //   side -> red's Russian interface shows the same message rendered in
@@ -207,6 +208,45 @@ step('a stale edit is explained and the draft is kept', async () => {
   assert.equal(await blue.inputValue('#ed-upper'), '2500', 'the draft is kept');
   await shot(blue, '07-blue-stale-edit');
   await blue.click('#ed-cancel');
+});
+
+step('an operation gets a second volume in the editor, and loses it again', async () => {
+  const li = blue.locator('#op-list li').filter({ hasText: 'air-patrol' });
+  await li.locator('button.edit').click();
+  const id = await blue.getAttribute('#editor', 'data-op');
+  const before = (await call('GET', '/v1/operations/' + id, tok.blue.planner)).body;
+  assert.equal(before.volumes.length, 1);
+  await blue.click('#ed-vol-add');
+  assert.equal(await blue.locator('#ed-volume option:checked').textContent(), '2 of 2');
+  await blue.click('#ed-save');   // the new volume has no footprint yet: refused in the form
+  await blue.locator('#ed-error').filter({ hasText: /Volume 2 has no footprint/ }).waitFor();
+  await blue.check('input[name=shape][value=circle]');
+  await blue.fill('#ed-coords', '-45.0, -70.0');
+  await blue.locator('#ed-coords').dispatchEvent('change');
+  await blue.fill('#ed-radius', '5000');
+  await blue.locator('#ed-radius').dispatchEvent('change');
+  await blue.locator('path.draft-other').first().waitFor();   // volume 1, drawn faintly
+  await shot(blue, '07b-blue-second-volume');
+  await blue.click('#ed-save');
+  await blue.locator('#editor').waitFor({ state: 'hidden' });
+  let now = (await call('GET', '/v1/operations/' + id, tok.blue.planner)).body;
+  assert.equal(now.volumes.length, 2);
+  assert.deepEqual(now.volumes[0].footprint, before.volumes[0].footprint);
+  assert.deepEqual(now.volumes[0].altitude, before.volumes[0].altitude);
+  assert.deepEqual(now.volumes[1].footprint, { type: 'circle', center: { lat: -45, lng: -70 }, radius_m: 5000 });
+  assert.deepEqual(now.volumes[1].time, now.volumes[0].time, 'a new volume starts from the current one\'s times');
+  // Open it again, pick volume 2, remove it.
+  await li.locator('button.edit').click();
+  await blue.selectOption('#ed-volume', '1');
+  assert.equal(await blue.inputValue('#ed-radius'), '5000');
+  await blue.click('#ed-vol-remove');
+  assert.equal(await blue.locator('#ed-volume option').count(), 1);
+  assert.ok(await blue.locator('#ed-vol-remove').isDisabled(), 'the last volume cannot be removed');
+  await blue.click('#ed-save');
+  await blue.locator('#editor').waitFor({ state: 'hidden' });
+  now = (await call('GET', '/v1/operations/' + id, tok.blue.planner)).body;
+  assert.equal(now.volumes.length, 1);
+  assert.deepEqual(now.volumes[0].footprint, before.volumes[0].footprint);
 });
 
 step('blue calls red, red answers, they talk, blue ends, both file readouts', async () => {
