@@ -81,6 +81,7 @@ for (const b of tabs) {
 // ------------------------------------------------------------- sign-in --
 function showSignIn(message) {
   signedIn = false;
+  if (picking) picking(null);
   if (stream) { stream.close(); stream = null; }
   if (hotline) hotline.stop();
   $('tabs').hidden = true;
@@ -145,6 +146,46 @@ async function enter(session) {
   audit.load();
   openStream();
 }
+
+// ----------------------------------------------------------- area pick --
+// A form elsewhere (a template's area field) asks for an area drawn on the
+// map: the map view opens with a bar (hint, Done, Cancel), each click adds
+// a corner, Done resolves with the corners ([lat, lng], at least 3) and
+// Cancel (or Done with fewer) with null.  The editor is closed first, so
+// that its own clicks do not draw too; one pick at a time.
+let picking = null;
+app.pickArea = () => new Promise((resolve) => {
+  if (!mapView || picking) { resolve(null); return; }
+  editor.close();
+  const { L, map } = mapView;
+  const pts = [];
+  const layer = L.layerGroup().addTo(map);
+  const style = { color: '#dc2626', weight: 3, dashArray: '6 4', fillOpacity: 0.15, className: 'pick' };
+  const hint = () => { $('pick-hint').textContent = app.t('pick.hint', { n: pts.length }); };
+  const onClick = (e) => {
+    pts.push([e.latlng.lat, e.latlng.lng]);
+    layer.clearLayers();
+    if (pts.length >= 2) L.polygon(pts, style).addTo(layer);
+    for (const p of pts) L.circleMarker(p, { radius: 4, color: '#dc2626' }).addTo(layer);
+    hint();
+  };
+  const end = (result) => {
+    map.off('click', onClick);
+    map.removeLayer(layer);
+    $('pick-bar').hidden = true;
+    $('pick-done').onclick = $('pick-cancel').onclick = null;
+    picking = null;
+    resolve(result);
+  };
+  picking = end;
+  map.on('click', onClick);
+  $('pick-done').onclick = () => end(pts.length >= 3 ? pts : null);
+  $('pick-cancel').onclick = () => end(null);
+  $('pick-bar').hidden = false;
+  hint();
+  app.show('map');
+  $('pick-done').focus();
+});
 
 // ---------------------------------------------------------- operations --
 let selectedOp = null;

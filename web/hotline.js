@@ -230,9 +230,19 @@ export function createHotline(app) {
           h('input', { type: 'number', 'aria-label': label + ' ' + t('ed.lower'), value: 0 }),
           h('input', { type: 'number', 'aria-label': label + ' ' + t('ed.upper'), value: 1000 }));
       } else if (f.type === 'area') {
-        input = h('span', { id, class: 'pair', dataset: { field: f.name, type: f.type } },
-          h('textarea', { rows: 2, 'aria-label': label + ' ' + t('ed.coords'), placeholder: '35.0, 36.0' }),
-          h('input', { type: 'number', 'aria-label': label + ' ' + t('ed.radius'), placeholder: t('ed.radius') }));
+        const coords = h('textarea', { rows: 2, 'aria-label': label + ' ' + t('ed.coords'), placeholder: '35.0, 36.0' });
+        const radius = h('input', { type: 'number', min: 1, step: 1, 'aria-label': label + ' ' + t('ed.radius'), placeholder: t('ed.radius') });
+        // Drawn on the console's map: the corners become the coordinates.
+        const draw = h('button', { type: 'button', class: 'draw-area', onclick: async () => {
+          const pts = await app.pickArea();
+          app.show('hotline');
+          if (pts) {
+            coords.value = pts.map(([a, b]) => `${a.toFixed(5)}, ${b.toFixed(5)}`).join('\n');
+            radius.value = '';
+          }
+          coords.focus();
+        } }, t('hl.drawarea'));
+        input = h('span', { id, class: 'pair', dataset: { field: f.name, type: f.type } }, coords, radius, draw);
       } else {
         input = h('input', { id, list: 'refs', dataset: { field: f.name, type: f.type } });
       }

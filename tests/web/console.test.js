@@ -6,7 +6,8 @@
 //   (the draft check shows the conflict before saving) -> red sees the
 //   conflict arrive live and acknowledges it -> blue sends an urgent
 //   template warning, red's banner counts down, red acknowledges, blue sees
-//   the tick -> a stale edit is explained and the draft kept -> blue adds
+//   the tick -> blue draws a template's area on the map -> a stale edit is
+//   explained and the draft kept -> blue adds
 //   a second volume to its operation in the editor and removes it -> blue signs
 //   out and in as its duty officer, calls red, red answers, they exchange
 //   lines, blue ends the call, both file readouts and see them side by
@@ -186,6 +187,34 @@ step('blue sends an urgent template warning; red\'s banner counts down and red a
   await acked.waitFor();
   await acked.scrollIntoViewIfNeeded();
   await shot(blue, '06-blue-sees-acknowledged');
+});
+
+step('a template\'s area is drawn on the map', async () => {
+  await blue.click('#tab-hotline');
+  await blue.selectOption('#m-template', 'safety-of-flight-warning');
+  const coords = blue.locator('#tf-area textarea');
+  await coords.fill('');
+  await blue.click('#tf-area button.draw-area');
+  await blue.locator('#view-map:not([hidden]) #pick-bar:not([hidden])').waitFor();
+  const map = blue.locator('#map');
+  for (const [x, y] of [[300, 200], [500, 220], [420, 420]]) await map.click({ position: { x, y } });
+  await blue.locator('#pick-hint').filter({ hasText: '(3 so far)' }).waitFor();
+  await blue.locator('path.pick').waitFor();
+  await shot(blue, '06b-blue-draws-an-area');
+  await blue.click('#pick-done');
+  await blue.locator('#view-hotline:not([hidden])').waitFor();
+  assert.ok(await blue.locator('#pick-bar').isHidden());
+  const lines = (await coords.inputValue()).split('\n');
+  assert.equal(lines.length, 3, lines.join(' / '));
+  for (const l of lines) assert.match(l, /^-?\d+\.\d{5}, -?\d+\.\d{5}$/);
+  // Cancel keeps what the field had; so does Done with fewer than 3 corners.
+  const drawn = await coords.inputValue();
+  await blue.click('#tf-area button.draw-area');
+  await map.click({ position: { x: 350, y: 300 } });
+  await blue.click('#pick-cancel');
+  await blue.locator('#view-hotline:not([hidden])').waitFor();
+  assert.equal(await coords.inputValue(), drawn);
+  await blue.selectOption('#m-template', '');
 });
 
 step('a stale edit is explained and the draft is kept', async () => {
