@@ -22,6 +22,7 @@ const EVENTS = [
   'line.proposed', 'line.opened', 'line.accepted', 'line.suspended', 'line.resumed', 'line.freeze', 'line.freeze_cleared',
   'message.new', 'message.delivered', 'message.acknowledged', 'message.escalated',
   'call.ringing', 'call.answered', 'call.declined', 'call.missed', 'call.ended', 'call.readout',
+  'presence.changed',
 ];
 const PLANNERS = ['planner', 'party-admin'];
 

@@ -565,17 +565,13 @@ export function createHotline(app) {
       hideRinging(id);
       try { await loadCall(id); } catch { /* not visible */ }
       if (type === 'call.answered' && calls.get(id).caller.party === party()) selectedCall = id;
-    } else if (type.startsWith('line.')) {
+    } else if (type.startsWith('line.') || type === 'presence.changed') {
       await loadLines();
     }
     render();
   }
 
   tick = setInterval(updateClocks, 500);
-  // Presence changes raise no event: poll the lines while signed in.
-  setInterval(() => {
-    if (tick && party()) loadLines().catch(() => {});
-  }, 5000);
 
   return {
     loadAll, onEvent, render,

@@ -12,6 +12,15 @@
  * jump of the test clock records the same history as waiting would have.
  * One tick runs at a time (tick_lock).
  *
+ * PRESENCE.  Each tick also compares every desk's presence (line.c's rule:
+ * an open stream, or a heartbeat within the window) with what was last
+ * announced, and sends `presence.changed` to every party that shares an
+ * open line with the desk's party (itself included).  So a desk appearing
+ * or leaving, or a heartbeat running out, reaches the other members within
+ * a tick.  Presence is memory only and not audited: it is no stored
+ * state.  A write that fails puts the announced value back, so the next
+ * tick tries again.
+ *
  * TEST CLOCK.  The offset only grows; it is memory only (a restart starts
  * at the real time again) and exists only with opts.test_clock.
  */
@@ -244,6 +253,108 @@ static int probe_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     return 0;
 }
 
+/* ------------------------------------------------------------ presence -- */
+
+#define PRESENCE_CHANGES_MAX 256 /* desk changes one tick announces; the rest wait */
+
+typedef struct {
+    char party[DCF_PARTY_MAX + 1];
+    int level;
+    bool present;
+} presence_change_t;
+
+typedef struct {
+    dcf_service_t *s;
+    dcf_time_t now;
+    presence_change_t *v;
+    size_t n;
+    svc_notify_t notify;
+} presence_t;
+
+static void presence_scan(void *arg, const char *key, void *value) {
+    presence_t *ps = arg;
+    svc_party_t *pt = value;
+    (void)key;
+    for (int level = 0; level < 2 && ps->n < PRESENCE_CHANGES_MAX; level++) {
+        bool present = pt->streams[level] > 0 ||
+                       (pt->beat[level] != 0 &&
+                        ps->now - pt->beat[level] <= ps->s->o.hotline.presence_window_us);
+        if (present == pt->shown[level])
+            continue;
+        pt->shown[level] = present;
+        presence_change_t *c = &ps->v[ps->n++];
+        snprintf(c->party, sizeof c->party, "%s", pt->id);
+        c->level = level;
+        c->present = present;
+    }
+}
+
+/* The parties that share an open line with one party (at most every
+ * party there is). */
+typedef struct {
+    char (*parties)[DCF_PARTY_MAX + 1];
+    size_t n;
+} peers_t;
+
+static int peer_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    peers_t *pe = arg;
+    (void)nc;
+    if (pe->n >= DCF_PARTIES_MAX)
+        return DCF_ELIMIT;
+    svc_text_copy(pe->parties[pe->n++], sizeof pe->parties[0], &c[0]);
+    return 0;
+}
+
+static int presence_fn(dcf_store_tx_t *tx, void *arg) {
+    presence_t *ps = arg;
+    peers_t pe = {.parties = calloc(DCF_PARTIES_MAX, sizeof *pe.parties)};
+    int rc = pe.parties != NULL ? DCF_OK : DCF_ENOMEM;
+    for (size_t i = 0; i < ps->n && rc == DCF_OK; i++) {
+        const presence_change_t *c = &ps->v[i];
+        pe.n = 0;
+        dcf_store_val_t v = dcf_store_val_text(c->party, strlen(c->party));
+        rc = dcf_store_tx_query(tx,
+                                "SELECT DISTINCT b.party FROM line_members a "
+                                "JOIN lines l ON l.id = a.line AND l.state = 'open' "
+                                "JOIN line_members b ON b.line = a.line WHERE a.party = $1",
+                                &v, 1, peer_row, &pe);
+        for (size_t k = 0; k < pe.n && rc == DCF_OK; k++) {
+            json_t *d = json_pack("{s:s, s:s, s:b}", "party", c->party, "desk",
+                                  svc_level_names[c->level], "present", c->present);
+            rc = d ? svc_event_add(ps->s, tx, pe.parties[k], "presence.changed", d, ps->now,
+                                   &ps->notify)
+                   : DCF_ENOMEM;
+            json_decref(d);
+        }
+    }
+    free(pe.parties);
+    return rc;
+}
+
+/* Announce the desks whose presence changed since the last announcement. */
+static int presence_tick(dcf_service_t *s, dcf_time_t now) {
+    presence_change_t v[PRESENCE_CHANGES_MAX];
+    presence_t ps = {.s = s, .now = now, .v = v};
+    pthread_mutex_lock(&s->cache_lock);
+    dcf_strmap_each(s->parties, presence_scan, &ps);
+    pthread_mutex_unlock(&s->cache_lock);
+    if (ps.n == 0)
+        return DCF_OK;
+    int rc = svc_write(s, presence_fn, &ps);
+    if (rc == DCF_OK) {
+        svc_notify(s, &ps.notify);
+        return DCF_OK;
+    }
+    pthread_mutex_lock(&s->cache_lock); /* not announced: the next tick tries again */
+    for (size_t i = 0; i < ps.n; i++) {
+        svc_party_t *pt = dcf_strmap_get(s->parties, v[i].party);
+        if (pt != NULL)
+            pt->shown[v[i].level] = !v[i].present;
+    }
+    pthread_mutex_unlock(&s->cache_lock);
+    return rc;
+}
+
 int dcf_hotline_tick(dcf_service_t *s) {
     due_probe_t d = {{INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX}};
     pthread_mutex_lock(&s->tick_lock);
@@ -264,6 +375,8 @@ int dcf_hotline_tick(dcf_service_t *s) {
         rc = svc_write(s, tick_fn, &t);
         svc_notify(s, &t.notify);
     }
+    if (rc == DCF_OK)
+        rc = presence_tick(s, now);
     pthread_mutex_unlock(&s->tick_lock);
     return rc == DCF_OK ? t.fired : rc;
 }

@@ -40,6 +40,7 @@ typedef struct {
     int streams[2];     /* open event streams of the duty [0] and senior [1] desks (cache_lock) */
     dcf_time_t seen[2]; /* the desks' latest heartbeat, stream open or close (cache_lock) */
     dcf_time_t beat[2]; /* the desks' latest heartbeat (cache_lock) */
+    bool shown[2];      /* presence last announced (presence.changed; cache_lock) */
     svc_evring_t *ring; /* committed events with id > ring->floor (ev_lock) */
 } svc_party_t;
 
