@@ -4,8 +4,8 @@
  * workload.h and the same operations as NDJSON in the API's shape, and it
  * can check that the two agree through the library's own JSON parser.
  *
- *   workload gen     --workload W --n N [--seed S] [--dir D] [--no-ndjson]
- *   workload queries --workload W --n Q [--seed S] [--dir D] [--no-ndjson]
+ *   workload gen     --workload W --n N [--seed S] [--start T] [--dir D] [--no-ndjson]
+ *   workload queries --workload W --n Q [--seed S] [--start T] [--dir D] [--no-ndjson]
  *   workload verify  --bin FILE --ndjson FILE [--limit K]
  *   workload info    FILE
  *   workload rules   (prints the rule table as the library's rules JSON)
@@ -26,6 +26,13 @@
  * (star-shaped about the centre, so always simple).  Durations 5 min - 4 h,
  * altitude bands from 0-120 m (drones) to 0-12,000 m (artillery, some
  * fixed-wing).
+ *
+ * THE HORIZON starts at 2026-12-01T00:00:00Z unless --start gives another
+ * whole day (Unix seconds, a multiple of 86400): every time in the data set
+ * then moves by the same amount and nothing else changes, so a server that
+ * refuses operations already over (deconflict does) can be loaded after
+ * 2026-12-01.  Such files differ from the default ones only in their
+ * times; keep them in a --dir of their own (bench/server does).
  *
  * DETERMINISM.  Record i of a file depends only on (seed, file kind, i) and
  * the hubs only on the seed, so a data set is the same on every machine and
@@ -386,7 +393,7 @@ static void write_ndjson(FILE *f, const dcf_wl_header_t *h, const dcf_wl_record_
 typedef struct {
     const char *cmd;
     uint32_t workload;
-    uint64_t n, seed;
+    uint64_t n, seed, start; /* start: 0 = DCF_WL_HORIZON_START_S */
     const char *dir, *bin, *ndjson;
     bool no_ndjson;
     uint64_t limit;
@@ -485,6 +492,8 @@ static int cmd_gen(const opts_t *o, uint32_t file_kind) {
     if ((g = malloc(sizeof *g)) == NULL)
         goto out;
     gen_init(g, file_kind, o->workload, o->seed, o->n);
+    if (o->start != 0)
+        g->hdr.horizon_start_s = (int64_t)o->start; /* a whole day: see THE HORIZON */
     rc = write_file(g, bin, o->no_ndjson ? NULL : nd);
 out:
     free(g);
@@ -753,8 +762,9 @@ static int cmd_info(const char *path) {
 
 static void usage(void) {
     fputs("usage: workload gen     --workload uniform|clustered|congested --n N [--seed S]\n"
-          "                        [--dir DIR] [--no-ndjson]\n"
-          "       workload queries --workload W --n Q [--seed S] [--dir DIR] [--no-ndjson]\n"
+          "                        [--start UNIX_DAY_S] [--dir DIR] [--no-ndjson]\n"
+          "       workload queries --workload W --n Q [--seed S] [--start UNIX_DAY_S] [--dir DIR]\n"
+          "                        [--no-ndjson]\n"
           "       workload verify  --bin FILE --ndjson FILE [--limit K]\n"
           "       workload info    FILE\n"
           "       workload rules   (the rule table as a rules JSON document)\n",
@@ -790,6 +800,11 @@ int main(int argc, char **argv) {
             rc = bench_parse_u64(v, DCF_WL_MAX_RECORDS, &o.n);
         else if (strcmp(a, "--seed") == 0)
             rc = bench_parse_u64(v, UINT64_MAX, &o.seed);
+        else if (strcmp(a, "--start") == 0) /* 1970 .. 9999, a whole day */
+            rc = bench_parse_u64(v, INT64_C(253402214400), &o.start) == DCF_OK && o.start > 0 &&
+                         o.start % 86400 == 0
+                     ? DCF_OK
+                     : DCF_EINVAL;
         else if (strcmp(a, "--dir") == 0)
             o.dir = v;
         else if (strcmp(a, "--bin") == 0)

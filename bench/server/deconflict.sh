@@ -34,6 +34,8 @@
 #   DCF_BENCH_DECONFLICT   the binary (default $DCF_BENCH_BUILD/deconflict)
 #   DCF_BENCH_BUILD        build tree (default build)
 #   DCF_BENCH_OUT          data sets and results (default bench/out)
+#   DCF_BENCH_START        the data sets' first day, Unix seconds (default:
+#                          the day after tomorrow, UTC; see START below)
 #   DCF_BENCH_TMP          parent of the temporary directory (default /tmp;
 #                          the same disk as the PostGIS side's cluster)
 #   DCF_BENCH_KEEP=1       keep the temporary directory
@@ -52,7 +54,13 @@ SECS=${DCF_BENCH_SECS:-30}
 THREADS=2
 SERVE_ARGS="--notice 0 --rate 0 ${EXTRA[*]}"
 PY=/usr/bin/python3
-QUERIES=$OUT/server/clustered-s$SEED-queries.ndjson
+# The server refuses operations that are already over, so the data sets'
+# 30-day horizon starts on a day to come: DCF_BENCH_START (Unix seconds of
+# a whole UTC day), by default the day after tomorrow.  The data are the
+# workload's own moved in time (`workload --start`), kept apart per start.
+START=${DCF_BENCH_START:-$(( ($(date -u +%s) / 86400 + 2) * 86400 ))}
+DATA=$OUT/server/start-$START
+QUERIES=$DATA/clustered-s$SEED-queries.ndjson
 # Operations the measured runs can post without repeating one (the query
 # set); a run that needs more wraps around, and says so ("wraps").
 QUERY_LIMIT=${DCF_BENCH_DCF_QUERIES:-1000000}
@@ -65,14 +73,14 @@ command -v wrk >/dev/null || { echo "deconflict.sh: no wrk; run scripts/bootstra
 BIN_SHA=$(sha256sum "$BIN" | cut -c1-16)
 BIN_MTIME=$(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)
 
-mkdir -p "$OUT/server"
+mkdir -p "$OUT/server" "$DATA"
 for n in "${SIZES[@]}"; do
-    if (( n > 0 )) && [[ ! -f $OUT/clustered-s$SEED-n$n.ndjson ]]; then
-        "$BUILD/bench/workload" gen --workload clustered --n "$n" --seed $SEED --dir "$OUT"
+    if (( n > 0 )) && [[ ! -f $DATA/clustered-s$SEED-n$n.ndjson ]]; then
+        "$BUILD/bench/workload" gen --workload clustered --n "$n" --seed $SEED --start "$START" --dir "$DATA"
     fi
 done
 if [[ ! -f $QUERIES ]] || (( $(wc -l < "$QUERIES") < QUERY_LIMIT )); then
-    "$BUILD/bench/workload" queries --workload clustered --n "$QUERY_LIMIT" --seed $SEED --dir "$OUT/server"
+    "$BUILD/bench/workload" queries --workload clustered --n "$QUERY_LIMIT" --seed $SEED --start "$START" --dir "$DATA"
 fi
 
 TMPD=$(mktemp -d "${DCF_BENCH_TMP:-/tmp}/dcf-srv.XXXXXX")
@@ -153,7 +161,7 @@ for n in "${SIZES[@]}"; do
 
     preload_s=0
     if (( n > 0 )); then
-        $PY $HERE/prep.py wrk-split "$OUT/clustered-s$SEED-n$n.ndjson" $THREADS "$TMPD/pre" "$n" >/dev/null
+        $PY $HERE/prep.py wrk-split "$DATA/clustered-s$SEED-n$n.ndjson" $THREADS "$TMPD/pre" "$n" >/dev/null
         t0=$(now)
         DCF_WRK_DIR=$TMPD/pre DCF_WRK_MODE=once DCF_WRK_JSON=$TMPD/pre/wrk.json \
             wrk -t$THREADS -c16 -d2h --timeout 60s -s $HERE/post.lua "$URL" > "$TMPD/pre/wrk.txt" 2>&1 &
