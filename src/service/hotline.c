@@ -276,9 +276,7 @@ static void presence_scan(void *arg, const char *key, void *value) {
     svc_party_t *pt = value;
     (void)key;
     for (int level = 0; level < 2 && ps->n < PRESENCE_CHANGES_MAX; level++) {
-        bool present = pt->streams[level] > 0 ||
-                       (pt->beat[level] != 0 &&
-                        ps->now - pt->beat[level] <= ps->s->o.hotline.presence_window_us);
+        bool present = svc_desk_present(ps->s, pt, level, ps->now);
         if (present == pt->shown[level])
             continue;
         pt->shown[level] = present;

@@ -125,23 +125,22 @@ int svc_line_access(dcf_service_t *s, dcf_store_tx_t *tx, const dcf_principal_t 
     return rc == DCF_OK ? DCF_OK : svc_internal(p, rc);
 }
 
+bool svc_desk_present(const dcf_service_t *s, const svc_party_t *pt, int level, dcf_time_t now) {
+    return pt->streams[level] > 0 ||
+           (pt->beat[level] != 0 && now - pt->beat[level] <= s->o.hotline.presence_window_us);
+}
+
 /* {"present", "last_seen"} of a party's desk. */
 static json_t *desk_json(dcf_service_t *s, const char *party, int level, dcf_time_t now) {
-    int streams = 0;
-    dcf_time_t seen = 0, beat = 0;
+    bool present = false;
+    dcf_time_t seen = 0;
     pthread_mutex_lock(&s->cache_lock);
     svc_party_t *pt = dcf_strmap_get(s->parties, party);
     if (pt != NULL) {
-        streams = pt->streams[level];
-        seen = pt->seen[level];
-        beat = pt->beat[level];
+        present = svc_desk_present(s, pt, level, now);
+        seen = pt->streams[level] > 0 ? now : pt->seen[level];
     }
     pthread_mutex_unlock(&s->cache_lock);
-    /* Present: a live stream, or a heartbeat within the window (a stream
-     * that closed is not a heartbeat). */
-    bool present = streams > 0 || (beat != 0 && now - beat <= s->o.hotline.presence_window_us);
-    if (streams > 0)
-        seen = now;
     return json_pack("{s:b, s:o}", "present", present, "last_seen",
                      seen ? svc_time_json(seen) : json_null());
 }

@@ -248,6 +248,10 @@ void svc_audit_close(svc_audit_t *a);
 
 /* Stop the process: a committed-in-memory change failed to become durable. */
 _Noreturn void svc_fail_stop(int rc);
+/* Writer thread, once an async write is decided (rc): a failed COMMIT
+ * stops the process (svc_fail_stop); a committed write wakes the parties
+ * that got events. */
+void svc_written(dcf_service_t *s, int rc, const svc_notify_t *n);
 /* Every service write goes through here: dcf_store_write, and fail-stop
  * when the batch's COMMIT failed (its writes may already have changed
  * memory).  Returns DCF_OK or fn's own error. */
@@ -313,6 +317,10 @@ extern const char *const svc_level_names[2];
 int svc_level_parse(const char *s);
 /* The desk of a role: SVC_DUTY, SVC_SENIOR, or -1. */
 int svc_role_level(dcf_role_t r);
+/* Is pt's desk at `level` present at `now`: an open event stream, or a
+ * heartbeat within the presence window (a stream that closed is not a
+ * heartbeat)?  Caller holds cache_lock. */
+bool svc_desk_present(const dcf_service_t *s, const svc_party_t *pt, int level, dcf_time_t now);
 
 typedef struct {
     char party[DCF_PARTY_MAX + 1];
