@@ -1151,7 +1151,6 @@ struct dcf_msg_job_s {
     bool ack; /* k, else a */
     post_t a;
     ack_t k;
-    svc_notify_t *notify; /* a's or k's */
     svc_tx_fn_t t;
     dcf_principal_t who;
     char line[SVC_ID_MAX];
@@ -1173,11 +1172,8 @@ static void msg_job_free(dcf_msg_job_t *job) {
  * operation.c): nothing may touch job after done, whose caller frees it. */
 static void msg_job_written(void *arg, int rc) {
     dcf_msg_job_t *job = arg;
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    svc_written(job->t.s, rc, job->ack ? &job->k.notify : &job->a.notify);
     job->rc = rc;
-    if (rc == DCF_OK)
-        svc_notify(job->t.s, job->notify);
     job->done(job->done_arg);
 }
 
@@ -1219,7 +1215,6 @@ int dcf_msg_post_start(dcf_service_t *s, const dcf_principal_t *who, const char 
     if (rc != DCF_OK)
         return rc;
     job->a = (post_t){.s = s, .who = &job->who, .line = job->line, .locale = locale};
-    job->notify = &job->a.notify;
     rc = post_begin(&job->a, &job->j, body, len, p);
     if (rc != DCF_OK) {
         msg_job_free(job);
@@ -1237,7 +1232,6 @@ int dcf_msg_ack_start(dcf_service_t *s, const dcf_principal_t *who, const char *
         return rc;
     job->ack = true;
     job->k = (ack_t){.s = s, .who = &job->who, .line = job->line, .seq = seq, .locale = locale};
-    job->notify = &job->k.notify;
     rc = ack_begin(&job->k, &job->j, body, len, p);
     if (rc != DCF_OK) {
         msg_job_free(job);

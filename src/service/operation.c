@@ -598,11 +598,8 @@ static void job_free(dcf_op_job_t *j) {
  * parties that got events and tell the caller. */
 static void job_written(void *arg, int rc) {
     dcf_op_job_t *j = arg;
-    if (rc == DCF_EIO)
-        svc_fail_stop(rc);
+    svc_written(j->w.s, rc, &j->w.notify);
     j->rc = rc;
-    if (rc == DCF_OK)
-        svc_notify(j->w.s, &j->w.notify);
     j->done(j->done_arg);
 }
 

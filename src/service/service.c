@@ -225,6 +225,13 @@ int svc_write(dcf_service_t *s, dcf_store_write_fn fn, void *arg) {
     return rc;
 }
 
+void svc_written(dcf_service_t *s, int rc, const svc_notify_t *n) {
+    if (rc == DCF_EIO)
+        svc_fail_stop(rc);
+    if (rc == DCF_OK)
+        svc_notify(s, n);
+}
+
 dcf_engine_reader_t *svc_reader_get(dcf_service_t *s) {
     dcf_engine_reader_t *r = NULL;
     pthread_mutex_lock(&s->readers_lock);
