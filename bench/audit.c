@@ -341,24 +341,38 @@ static void db_remove(const char *path) {
     }
 }
 
+/* Step the bound node read to its one row: its blob in *blob / *len,
+ * DCF_ENOENT without a row, DCF_EIO on an error or a blob that is not a
+ * whole number of hashes.  The caller resets the statement. */
+static int step_hashes(sqlite3_stmt *st, const uint8_t **blob, size_t *len) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        return DCF_ENOENT;
+    if (s != SQLITE_ROW)
+        return DCF_EIO;
+    int n = sqlite3_column_bytes(st, 0);
+    *blob = sqlite3_column_blob(st, 0);
+    if (*blob == NULL || n <= 0 || n % HLEN != 0)
+        return DCF_EIO;
+    *len = (size_t)n;
+    return DCF_OK;
+}
+
 /* Node (level, index) from audit_nodes. */
 static int get_node(reader_t *r, unsigned level, uint64_t index, uint8_t out[HLEN]) {
+    const uint8_t *blob = NULL;
+    size_t len = 0;
     int rc = DCF_EIO;
     if (sqlite3_bind_int(r->get, 1, (int)level) != SQLITE_OK ||
         sqlite3_bind_int64(r->get, 2, (sqlite3_int64)index) != SQLITE_OK)
         goto out;
-    int s = sqlite3_step(r->get);
-    if (s == SQLITE_DONE) {
-        rc = DCF_ENOENT;
+    if ((rc = step_hashes(r->get, &blob, &len)) != DCF_OK)
+        goto out;
+    if (len != HLEN) {
+        rc = DCF_EIO;
         goto out;
     }
-    if (s != SQLITE_ROW)
-        goto out;
-    const void *blob = sqlite3_column_blob(r->get, 0);
-    if (blob == NULL || sqlite3_column_bytes(r->get, 0) != HLEN)
-        goto out;
     memcpy(out, blob, HLEN);
-    rc = DCF_OK;
 out:
     sqlite3_reset(r->get);
     return rc;
@@ -370,6 +384,8 @@ out:
  * migration 6) from audit_node; the benchmark has no such entry, so here it
  * is a missing node. */
 static int get_entry(reader_t *r, unsigned level, uint64_t index, uint8_t out[HLEN]) {
+    const uint8_t *blob = NULL;
+    size_t len = 0;
     /* node_get's bound: entry indexes stay below 2^40, which also keeps
      * the shift in range. */
     if (level > 40 || index >= (UINT64_C(1) << 40) >> level)
@@ -377,23 +393,13 @@ static int get_entry(reader_t *r, unsigned level, uint64_t index, uint8_t out[HL
     int rc = DCF_EIO;
     if (sqlite3_bind_int64(r->get, 1, (sqlite3_int64)(((index + 1) << level) - 1)) != SQLITE_OK)
         goto out;
-    int s = sqlite3_step(r->get);
-    if (s == SQLITE_DONE) {
-        rc = DCF_ENOENT;
+    if ((rc = step_hashes(r->get, &blob, &len)) != DCF_OK)
         goto out;
-    }
-    if (s != SQLITE_ROW)
-        goto out;
-    const uint8_t *blob = sqlite3_column_blob(r->get, 0);
-    int len = sqlite3_column_bytes(r->get, 0);
-    if (blob == NULL || len <= 0 || len % HLEN != 0)
-        goto out;
-    if ((size_t)len < ((size_t)level + 1) * HLEN) {
+    if (len < ((size_t)level + 1) * HLEN) {
         rc = DCF_ENOENT;
         goto out;
     }
     memcpy(out, blob + (size_t)level * HLEN, HLEN);
-    rc = DCF_OK;
 out:
     sqlite3_reset(r->get);
     return rc;
