@@ -317,24 +317,30 @@ export function createHotline(app) {
     return form;
   }
 
+  // Kept across renders (keep), like the send form: an event arriving while
+  // a topic is typed must not lose it.
+  function callForm(l) {
+    const err = h('p', { class: 'error', role: 'alert' });
+    const topic = h('input', { id: 'call-topic', required: true, maxlength: 200 });
+    const f = h('form', { class: 'callform' }, h('label', {}, t('call.topic'), ' ', topic),
+      h('button', { type: 'submit', id: 'call-start' }, t('call.start')), err);
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      err.textContent = '';
+      try {
+        const c = await app.api.post(`/v1/lines/${l.id}/calls`, { level: role(), topic: topic.value, by: myName() });
+        putCall(c);
+        selectedCall = c.id;
+        topic.value = '';
+        renderThread();
+      } catch (e) { err.textContent = problemText(e); }
+    });
+    return f;
+  }
+
   function callPanel(l) {
     const box = h('div', { class: 'calls', id: 'call-panel' });
-    const err = h('p', { class: 'error', role: 'alert' });
-    if (['duty', 'senior'].includes(role())) {
-      const topic = h('input', { id: 'call-topic', required: true, maxlength: 200 });
-      const f = h('form', { class: 'callform' }, h('label', {}, t('call.topic'), ' ', topic),
-        h('button', { type: 'submit', id: 'call-start' }, t('call.start')), err);
-      f.addEventListener('submit', async (ev) => {
-        ev.preventDefault();
-        try {
-          const c = await app.api.post(`/v1/lines/${l.id}/calls`, { level: role(), topic: topic.value, by: myName() });
-          putCall(c);
-          selectedCall = c.id;
-          renderThread();
-        } catch (e) { err.textContent = problemText(e); }
-      });
-      box.append(f);
-    }
+    if (['duty', 'senior'].includes(role())) box.append(keep('call:' + l.id, () => callForm(l)));
     const lineCalls = [...calls.values()].filter((c) => c.line === l.id)
       .sort((a, b) => b.started_at.localeCompare(a.started_at));
     if (lineCalls.length) {
@@ -413,7 +419,8 @@ export function createHotline(app) {
     const l = lines.find((x) => x.id === selected);
     if (!l) return;
     const thread = [...(threads.get(l.id) || new Map()).values()].sort((a, b) => a.seq - b.seq);
-    lineDetail.append(
+    // Element.append writes a null as the text "null": h() skips them.
+    lineDetail.append(...[
       h('h3', {}, l.name),
       lineAdmin(l),
       h('label', { class: 'name' }, t('hl.myname'), ' ',
@@ -422,7 +429,8 @@ export function createHotline(app) {
       callPanel(l),
       h('ol', { class: 'thread', id: 'thread', 'aria-label': t('hl.thread') },
         thread.filter((m) => !m.call).map((m) => messageItem(m, l.id))),
-      l.state === 'open' && ['duty', 'senior', 'party-admin'].includes(role()) ? keep('send:' + l.id, () => sendForm(l)) : null);
+      l.state === 'open' && ['duty', 'senior', 'party-admin'].includes(role()) ? keep('send:' + l.id, () => sendForm(l)) : null,
+    ].filter((x) => x !== null));
     const th = $('thread');
     th.scrollTop = th.scrollHeight;
     renderStats(l);
