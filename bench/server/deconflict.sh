@@ -39,6 +39,12 @@
 #   DCF_BENCH_TMP          parent of the temporary directory (default /tmp;
 #                          the same disk as the PostGIS side's cluster)
 #   DCF_BENCH_KEEP=1       keep the temporary directory
+#   DCF_BENCH_REUSE=DIR    skip steps 1-3: take the store and tokens.txt from
+#                          DIR (the snap/ and tokens.txt a DCF_BENCH_KEEP run
+#                          left, or a copy of them a newer binary has already
+#                          started on once, so that its migrations are not
+#                          in the start-up figure); DCF_BENCH_SIZES must then
+#                          name that store's one size
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -140,49 +146,58 @@ for n in "${SIZES[@]}"; do
     echo "=== deconflict, store of $n operations (load $(cut -d' ' -f1-3 /proc/loadavg))"
     rm -rf "$TMPD/store.db"* "$TMPD/snap" "$TMPD/pre" "$TMPD/run"
     mkdir -p "$TMPD/snap" "$TMPD/pre" "$TMPD/run"
-    admin=$("$BIN" init --db "$TMPD/store.db" --json |
-        $PY -c 'import json, sys; print(json.load(sys.stdin)["admin_token"])')
-    start_server "$TMPD/serve-init.log"
-
-    # Parties and planner tokens: every party that appears in the data.
-    parties=$(head -n 100000 "$QUERIES" | grep -o '"party":"[a-z0-9-]*"' | cut -d'"' -f4 | sort -u)
-    : > "$TMPD/tokens.txt"
-    for p in $parties; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" \
-            -H 'Content-Type: application/json' -d "{\"id\":\"$p\",\"name\":\"$p\"}" "$URL/v1/parties")
-        [[ $code == 201 ]] || { echo "deconflict.sh: POST /v1/parties $p: $code" >&2; exit 1; }
-        tok=$(curl -s -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-            -d '{"role":"planner"}' "$URL/v1/parties/$p/tokens" |
-            $PY -c 'import json, sys; print(json.load(sys.stdin)["token"])')
-        echo "$p $tok" >> "$TMPD/tokens.txt"
-    done
-    cp "$TMPD/tokens.txt" "$TMPD/pre/"
-    cp "$TMPD/tokens.txt" "$TMPD/run/"
-
     preload_s=0
-    if (( n > 0 )); then
-        $PY $HERE/prep.py wrk-split "$DATA/clustered-s$SEED-n$n.ndjson" $THREADS "$TMPD/pre" "$n" >/dev/null
-        t0=$(now)
-        DCF_WRK_DIR=$TMPD/pre DCF_WRK_MODE=once DCF_WRK_JSON=$TMPD/pre/wrk.json \
-            wrk -t$THREADS -c16 -d2h --timeout 60s -s $HERE/post.lua "$URL" > "$TMPD/pre/wrk.txt" 2>&1 &
-        wrk_pid=$!
-        while :; do
-            all=1
-            for (( t = 0; t < THREADS; t++ )); do [[ -f $TMPD/pre/done-$t ]] || all=0; done
-            (( all )) && break
-            kill -0 $wrk_pid 2>/dev/null || { cat "$TMPD/pre/wrk.txt" >&2; echo "deconflict.sh: preload wrk ended early" >&2; exit 1; }
-            sleep 0.2
-        done
-        kill -INT $wrk_pid
-        wait $wrk_pid || true
-        preload_s=$(elapsed "$t0")
-        bad=$(awk '{ s += $2 } END { print s }' "$TMPD"/pre/done-*)
+    if [[ -n ${DCF_BENCH_REUSE:-} ]]; then
+        cp -a "$DCF_BENCH_REUSE"/store.db* "$TMPD/"
+        for d in "$TMPD" "$TMPD/pre" "$TMPD/run"; do cp "$DCF_BENCH_REUSE/tokens.txt" "$d/"; done
+        start_server "$TMPD/serve-init.log"
         live=$(curl -s "$URL/readyz" | $PY -c 'import json, sys; print(json.load(sys.stdin)["operations"])')
-        echo "preloaded $live operations in $preload_s s ($(awk -v n="$n" -v s="$preload_s" 'BEGIN { printf "%.0f", n / s }')/s), $bad refused"
-        if [[ $bad != 0 || $live != "$n" ]]; then
-            cat "$TMPD/pre/wrk.txt" >&2
-            echo "deconflict.sh: preload stored $live of $n operations" >&2
-            exit 1
+        echo "reused the store of $DCF_BENCH_REUSE: $live live operations"
+        [[ $live == "$n" ]] || { echo "deconflict.sh: DCF_BENCH_REUSE holds $live operations, not $n" >&2; exit 1; }
+    else
+        admin=$("$BIN" init --db "$TMPD/store.db" --json |
+            $PY -c 'import json, sys; print(json.load(sys.stdin)["admin_token"])')
+        start_server "$TMPD/serve-init.log"
+
+        # Parties and planner tokens: every party that appears in the data.
+        parties=$(head -n 100000 "$QUERIES" | grep -o '"party":"[a-z0-9-]*"' | cut -d'"' -f4 | sort -u)
+        : > "$TMPD/tokens.txt"
+        for p in $parties; do
+            code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" \
+                -H 'Content-Type: application/json' -d "{\"id\":\"$p\",\"name\":\"$p\"}" "$URL/v1/parties")
+            [[ $code == 201 ]] || { echo "deconflict.sh: POST /v1/parties $p: $code" >&2; exit 1; }
+            tok=$(curl -s -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+                -d '{"role":"planner"}' "$URL/v1/parties/$p/tokens" |
+                $PY -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+            echo "$p $tok" >> "$TMPD/tokens.txt"
+        done
+        cp "$TMPD/tokens.txt" "$TMPD/pre/"
+        cp "$TMPD/tokens.txt" "$TMPD/run/"
+
+        if (( n > 0 )); then
+            $PY $HERE/prep.py wrk-split "$DATA/clustered-s$SEED-n$n.ndjson" $THREADS "$TMPD/pre" "$n" >/dev/null
+            t0=$(now)
+            DCF_WRK_DIR=$TMPD/pre DCF_WRK_MODE=once DCF_WRK_JSON=$TMPD/pre/wrk.json \
+                wrk -t$THREADS -c16 -d2h --timeout 60s -s $HERE/post.lua "$URL" > "$TMPD/pre/wrk.txt" 2>&1 &
+            wrk_pid=$!
+            while :; do
+                all=1
+                for (( t = 0; t < THREADS; t++ )); do [[ -f $TMPD/pre/done-$t ]] || all=0; done
+                (( all )) && break
+                kill -0 $wrk_pid 2>/dev/null || { cat "$TMPD/pre/wrk.txt" >&2; echo "deconflict.sh: preload wrk ended early" >&2; exit 1; }
+                sleep 0.2
+            done
+            kill -INT $wrk_pid
+            wait $wrk_pid || true
+            preload_s=$(elapsed "$t0")
+            bad=$(awk '{ s += $2 } END { print s }' "$TMPD"/pre/done-*)
+            live=$(curl -s "$URL/readyz" | $PY -c 'import json, sys; print(json.load(sys.stdin)["operations"])')
+            echo "preloaded $live operations in $preload_s s ($(awk -v n="$n" -v s="$preload_s" 'BEGIN { printf "%.0f", n / s }')/s), $bad refused"
+            if [[ $bad != 0 || $live != "$n" ]]; then
+                cat "$TMPD/pre/wrk.txt" >&2
+                echo "deconflict.sh: preload stored $live of $n operations" >&2
+                exit 1
+            fi
         fi
     fi
     stop_server

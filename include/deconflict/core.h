@@ -114,6 +114,12 @@ int dcf_strmap_new(dcf_strmap_t **out);
 void dcf_strmap_free(dcf_strmap_t *m);
 /* Insert or replace.  DCF_ENOMEM / DCF_ELIMIT leave the map unchanged. */
 int dcf_strmap_put(dcf_strmap_t *m, const char *key, void *value);
+/* Insert only: DCF_EEXIST (map unchanged) when the key is present. */
+int dcf_strmap_add(dcf_strmap_t *m, const char *key, void *value);
+/* Make room for n entries in all, so that the next inserts up to n never
+ * rehash (a bulk load sizes the table once).  DCF_ENOMEM / DCF_ELIMIT leave
+ * the map unchanged. */
+int dcf_strmap_reserve(dcf_strmap_t *m, size_t n);
 /* The value, or NULL when absent. */
 void *dcf_strmap_get(const dcf_strmap_t *m, const char *key);
 /* Remove; returns the old value or NULL when absent. */

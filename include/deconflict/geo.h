@@ -245,6 +245,33 @@ void dcf_operation_list_free(dcf_operation_list_t *list);
  * (times in RFC 3339 UTC).  Returns NULL on allocation failure. */
 struct json_t *dcf_operation_to_json(const dcf_operation_t *op);
 
+/* ------------------------------------------------------ binary form -- */
+
+/*
+ * The binary form of an operation: what the server stores beside the JSON
+ * text so that start-up rebuilds its live operations without parsing JSON.
+ * Little-endian, fixed widths, versioned ("DCOP" and a version byte), one
+ * canonical encoding per operation: unpacking a buffer and packing the
+ * result gives the same bytes.  The layout is described above the code, at
+ * the end of src/geo/model.c.  The form carries the model only (what dcf_operation_to_json
+ * writes); footprints are rebuilt by their constructors, so every geometry
+ * rule still holds.
+ *
+ * dcf_operation_pack: *out is a new malloc'd buffer of *len bytes.
+ * Returns DCF_OK or DCF_ENOMEM.
+ *
+ * dcf_operation_unpack: the whole of buf[0..len) must be one operation.
+ * Every field is checked as the JSON reader checks it (`flags` as for
+ * dcf_operation_from_json; `limits` NULL for the defaults), so a damaged or
+ * foreign buffer is refused, never trusted.  Returns DCF_OK, DCF_EINVAL
+ * (malformed, a rule broken or an unknown version), DCF_ELIMIT or
+ * DCF_ENOMEM; *out is untouched on error.
+ */
+#define DCF_OP_PACK_VERSION 1
+int dcf_operation_pack(const dcf_operation_t *op, unsigned char **out, size_t *len);
+int dcf_operation_unpack(const void *buf, size_t len, const dcf_geo_limits_t *limits,
+                         unsigned flags, dcf_operation_t **out);
+
 /* ------------------------------------------------- separation rules -- */
 
 typedef struct dcf_rules_s dcf_rules_t;

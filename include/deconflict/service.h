@@ -152,6 +152,10 @@ int dcf_service_authenticate(dcf_service_t *s, const char *token, dcf_principal_
 /* Live operations and unresolved conflicts right now. */
 size_t dcf_service_live_operations(dcf_service_t *s);
 size_t dcf_service_open_conflicts(dcf_service_t *s);
+/* How many of the live operations start-up rebuilt from their JSON text
+ * rather than their binary form (rows written before migration 7, or a
+ * binary form that did not decode). */
+size_t dcf_service_loaded_from_text(dcf_service_t *s);
 /* Open hotline lines, and message copies waiting for delivery. */
 size_t dcf_service_lines_open(dcf_service_t *s);
 size_t dcf_service_undelivered(dcf_service_t *s);

@@ -371,8 +371,10 @@ int dcf_cli_serve(int argc, char **argv) {
     }
     dcf_api_set_service(api, svc);
     logj("info", "ready",
-         json_pack("{s:I, s:I, s:f}", "operations", (json_int_t)dcf_service_live_operations(svc),
-                   "conflicts_open", (json_int_t)dcf_service_open_conflicts(svc), "load_seconds",
+         json_pack("{s:I, s:I, s:I, s:f}", "operations",
+                   (json_int_t)dcf_service_live_operations(svc), "operations_from_text",
+                   (json_int_t)dcf_service_loaded_from_text(svc), "conflicts_open",
+                   (json_int_t)dcf_service_open_conflicts(svc), "load_seconds",
                    (double)(dcf_time_now() - t0) / 1e6));
 
     /* Timers and signals. */

@@ -11,6 +11,7 @@
  * reachable from its home slot without crossing an empty slot.
  */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,8 +78,8 @@ static size_t find_slot(const dcf_strmap_t *m, const char *key, uint64_t h) {
     return i;
 }
 
-static int grow(dcf_strmap_t *m) {
-    size_t ncap = m->cap * 2;
+/* Rehash into ncap slots (a power of two larger than cap). */
+static int grow_to(dcf_strmap_t *m, size_t ncap) {
     slot_t *ns;
     if (ncap > STRMAP_MAX_CAP)
         return DCF_ELIMIT;
@@ -99,16 +100,30 @@ static int grow(dcf_strmap_t *m) {
     return DCF_OK;
 }
 
-int dcf_strmap_put(dcf_strmap_t *m, const char *key, void *value) {
+int dcf_strmap_reserve(dcf_strmap_t *m, size_t n) {
+    size_t ncap = m->cap;
+    while (n * 10 > ncap * 7) {
+        if (ncap >= STRMAP_MAX_CAP)
+            return DCF_ELIMIT;
+        ncap *= 2;
+    }
+    return ncap == m->cap ? DCF_OK : grow_to(m, ncap);
+}
+
+/* Insert (key, value); an existing key is replaced when `replace`, else
+ * left alone with DCF_EEXIST. */
+static int insert(dcf_strmap_t *m, const char *key, void *value, bool replace) {
     uint64_t h = hash_key(m, key);
     size_t i = find_slot(m, key, h);
     if (m->slots[i].key != NULL) {
+        if (!replace)
+            return DCF_EEXIST;
         m->slots[i].value = value;
         m->slots[i].key = key;
         return DCF_OK;
     }
     if ((m->count + 1) * 10 > m->cap * 7) {
-        int rc = grow(m);
+        int rc = grow_to(m, m->cap * 2);
         if (rc != DCF_OK)
             return rc;
         i = find_slot(m, key, h);
@@ -116,6 +131,14 @@ int dcf_strmap_put(dcf_strmap_t *m, const char *key, void *value) {
     m->slots[i] = (slot_t){.hash = h, .key = key, .value = value};
     m->count++;
     return DCF_OK;
+}
+
+int dcf_strmap_put(dcf_strmap_t *m, const char *key, void *value) {
+    return insert(m, key, value, true);
+}
+
+int dcf_strmap_add(dcf_strmap_t *m, const char *key, void *value) {
+    return insert(m, key, value, false);
 }
 
 void *dcf_strmap_get(const dcf_strmap_t *m, const char *key) {

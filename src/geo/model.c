@@ -1,6 +1,7 @@
 /*
  * model.c -- operations from and to JSON: the model form, GeoJSON features,
- * whole documents.
+ * whole documents; and the binary form the server stores for start-up
+ * (dcf_operation_pack / dcf_operation_unpack, at the end of the file).
  *
  * Every operation that enters deconflict from a file or the HTTP API comes
  * through here, so this file is where untrusted text becomes the model.  Its
@@ -1236,4 +1237,290 @@ json_t *dcf_operation_to_json(const dcf_operation_t *op) {
         o = NULL;
     }
     return o;
+}
+
+/* -------------------------------------------------------- binary form -- */
+
+/*
+ * LAYOUT (version 1; all integers little-endian, doubles as the
+ * little-endian bytes of their IEEE 754 binary64 pattern):
+ *
+ *   "DCOP" u8 version=1  u8 flags (bit 0: exigent)  u8 disclosure  u8 0
+ *   i32 priority  f64 sep.horizontal_m  f64 sep.vertical_m  i64 sep.time_us
+ *   u8 len, id     u8 len, party     u8 len, kind
+ *   [exigent only] u16 len, reason
+ *   u32 n_volumes, then each volume:
+ *     u8 kind (1 polygon, 2 circle)  f64 alt_lo  f64 alt_hi  i64 t_start
+ *     i64 t_end
+ *     polygon: u32 n, n x (f64 lat, f64 lng)
+ *     circle:  f64 lat, f64 lng, f64 radius_m
+ *
+ * Nothing follows the last volume.  Every flag bit, kind and reserved byte
+ * not listed must be zero, so each operation has exactly one encoding.
+ */
+
+#define PACK_MAGIC "DCOP"
+
+/* Years 0001..9999, as dcf_time_parse accepts them (microseconds). */
+#define PACK_TIME_MIN INT64_C(-62135596800000000)
+#define PACK_TIME_MAX INT64_C(253402300799999999)
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    bool nomem;
+} wbuf_t;
+
+static void w_bytes(wbuf_t *b, const void *src, size_t n) {
+    if (b->nomem)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->nomem = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void w_uint(wbuf_t *b, uint64_t v, size_t width) {
+    unsigned char le[8];
+    for (size_t i = 0; i < width; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    w_bytes(b, le, width);
+}
+
+static void w_f64(wbuf_t *b, double d) {
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    w_uint(b, bits, 8);
+}
+
+static void w_str(wbuf_t *b, const char *s, size_t width) {
+    size_t n = s ? strlen(s) : 0;
+    w_uint(b, n, width);
+    w_bytes(b, s, n);
+}
+
+int dcf_operation_pack(const dcf_operation_t *op, unsigned char **out, size_t *len) {
+    wbuf_t b = {0};
+    w_bytes(&b, PACK_MAGIC, 4);
+    w_uint(&b, DCF_OP_PACK_VERSION, 1);
+    w_uint(&b, op->exigent ? 1 : 0, 1);
+    w_uint(&b, (uint64_t)op->disclosure, 1);
+    w_uint(&b, 0, 1);
+    w_uint(&b, (uint32_t)op->priority, 4);
+    w_f64(&b, op->min_sep.horizontal_m);
+    w_f64(&b, op->min_sep.vertical_m);
+    w_uint(&b, (uint64_t)op->min_sep.time_us, 8);
+    w_str(&b, op->id, 1);
+    w_str(&b, op->party, 1);
+    w_str(&b, op->kind, 1);
+    if (op->exigent)
+        w_str(&b, op->exigent_reason, 2);
+    w_uint(&b, op->n_volumes, 4);
+    for (size_t i = 0; i < op->n_volumes; i++) {
+        const dcf_volume_t *v = &op->volumes[i];
+        dcf_latlng_t c;
+        double r;
+        size_t n;
+        const dcf_latlng_t *pts = dcf_footprint_vertices(v->footprint, &n);
+        w_uint(&b, (uint64_t)dcf_footprint_kind(v->footprint), 1);
+        w_f64(&b, v->alt_lo);
+        w_f64(&b, v->alt_hi);
+        w_uint(&b, (uint64_t)v->t_start, 8);
+        w_uint(&b, (uint64_t)v->t_end, 8);
+        if (dcf_footprint_circle_params(v->footprint, &c, &r)) {
+            w_f64(&b, c.lat);
+            w_f64(&b, c.lng);
+            w_f64(&b, r);
+        } else {
+            w_uint(&b, n, 4);
+            for (size_t k = 0; k < n; k++) {
+                w_f64(&b, pts[k].lat);
+                w_f64(&b, pts[k].lng);
+            }
+        }
+    }
+    if (b.nomem) {
+        free(b.p);
+        return DCF_ENOMEM;
+    }
+    *out = b.p;
+    *len = b.n;
+    return DCF_OK;
+}
+
+/* A reader over the buffer; any read past the end sets `bad`. */
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+    bool bad;
+} rbuf_t;
+
+static const unsigned char *r_take(rbuf_t *b, size_t n) {
+    if (b->bad || n > b->n - b->at) {
+        b->bad = true;
+        return NULL;
+    }
+    const unsigned char *p = b->p + b->at;
+    b->at += n;
+    return p;
+}
+
+static uint64_t r_uint(rbuf_t *b, size_t width) {
+    const unsigned char *p = r_take(b, width);
+    uint64_t v = 0;
+    for (size_t i = 0; p != NULL && i < width; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* A double that must be finite and in r (NaN fails every comparison). */
+static double r_f64(rbuf_t *b, const range_t *r) {
+    uint64_t bits = r_uint(b, 8);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    if (!isfinite(d) || (r->lo_open ? !(d > r->lo) : !(d >= r->lo)) || !(d <= r->hi))
+        b->bad = true;
+    return d;
+}
+
+static dcf_time_t r_time(rbuf_t *b) {
+    int64_t t = (int64_t)r_uint(b, 8);
+    if (t < PACK_TIME_MIN || t > PACK_TIME_MAX)
+        b->bad = true;
+    return t;
+}
+
+/* A string of syntax s into dst (room for s->max + 1); empty allowed only
+ * when `optional`. */
+static void r_str(rbuf_t *b, size_t width, const syntax_t *s, bool optional, char *dst) {
+    size_t n = (size_t)r_uint(b, width);
+    const unsigned char *p = r_take(b, n);
+    if (p == NULL || (n == 0 ? !optional : !syntax_ok(s, (const char *)p, n)) ||
+        memchr(p, '\0', n) != NULL) {
+        b->bad = true;
+        return;
+    }
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+static int r_volume(rbuf_t *b, const dcf_geo_limits_t *limits, dcf_volume_t *v) {
+    unsigned kind = (unsigned)r_uint(b, 1);
+    dcf_latlng_t *pts = NULL;
+    int rc;
+    v->alt_lo = r_f64(b, &R_ALT);
+    v->alt_hi = r_f64(b, &R_ALT);
+    v->t_start = r_time(b);
+    v->t_end = r_time(b);
+    if (b->bad || !(v->alt_hi > v->alt_lo) || v->t_end <= v->t_start)
+        return DCF_EINVAL;
+    if (kind == DCF_FOOTPRINT_CIRCLE) {
+        dcf_latlng_t c;
+        c.lat = r_f64(b, &R_LAT);
+        c.lng = r_f64(b, &R_LNG);
+        double r = r_f64(b, &R_RADIUS);
+        return b->bad ? DCF_EINVAL : dcf_footprint_circle(c, r, "", &v->footprint, NULL);
+    }
+    if (kind != DCF_FOOTPRINT_POLYGON)
+        return DCF_EINVAL;
+    size_t n = (size_t)r_uint(b, 4);
+    if (b->bad || n < 3)
+        return DCF_EINVAL;
+    if (n > limits->max_vertices)
+        return DCF_ELIMIT;
+    if (n > (b->n - b->at) / 16) /* checked before allocating for them */
+        return DCF_EINVAL;
+    if ((pts = malloc(n * sizeof *pts)) == NULL)
+        return DCF_ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        pts[k].lat = r_f64(b, &R_LAT);
+        pts[k].lng = r_f64(b, &R_LNG);
+    }
+    rc = b->bad ? DCF_EINVAL : dcf_footprint_polygon(limits, pts, n, "", &v->footprint, NULL);
+    free(pts);
+    return rc;
+}
+
+int dcf_operation_unpack(const void *buf, size_t len, const dcf_geo_limits_t *limits,
+                         unsigned flags, dcf_operation_t **out) {
+    rbuf_t b = {.p = buf, .n = len};
+    dcf_geo_limits_t defaults;
+    dcf_operation_t *op = NULL;
+    int rc = DCF_EINVAL;
+
+    if (limits == NULL) {
+        dcf_geo_limits_default(&defaults);
+        limits = &defaults;
+    }
+    const unsigned char *magic = r_take(&b, 4);
+    if (magic == NULL || memcmp(magic, PACK_MAGIC, 4) != 0 || r_uint(&b, 1) != DCF_OP_PACK_VERSION)
+        return DCF_EINVAL;
+    unsigned fl = (unsigned)r_uint(&b, 1), disc = (unsigned)r_uint(&b, 1);
+    if (b.bad || fl > 1 || disc > DCF_DISCLOSE_FULL || r_uint(&b, 1) != 0)
+        return DCF_EINVAL;
+    if ((op = calloc(1, sizeof *op)) == NULL)
+        return DCF_ENOMEM;
+    op->exigent = fl == 1;
+    op->disclosure = (dcf_disclosure_t)disc;
+    int64_t prio = (int32_t)(uint32_t)r_uint(&b, 4);
+    op->min_sep.horizontal_m = r_f64(&b, &R_SEP_H);
+    op->min_sep.vertical_m = r_f64(&b, &R_SEP_V);
+    op->min_sep.time_us = (dcf_time_t)r_uint(&b, 8);
+    if (prio < R_PRIORITY.lo || prio > R_PRIORITY.hi || op->min_sep.time_us < 0 ||
+        op->min_sep.time_us > (dcf_time_t)DCF_MAX_SEP_T_S * DCF_USEC_PER_SEC)
+        b.bad = true;
+    op->priority = (int32_t)prio;
+    r_str(&b, 1, &S_ID, !(flags & DCF_PARSE_REQUIRE_ID), op->id);
+    r_str(&b, 1, &S_PARTY, !(flags & DCF_PARSE_REQUIRE_PARTY), op->party);
+    r_str(&b, 1, &S_KIND, false, op->kind);
+    if (op->exigent && !b.bad) {
+        char reason[DCF_REASON_MAX + 1];
+        r_str(&b, 2, &S_REASON, false, reason);
+        if (!b.bad && (op->exigent_reason = strdup(reason)) == NULL) {
+            rc = DCF_ENOMEM;
+            goto out;
+        }
+    }
+    size_t n = (size_t)r_uint(&b, 4);
+    if (b.bad || n == 0)
+        goto out;
+    if (n > limits->max_volumes) {
+        rc = DCF_ELIMIT;
+        goto out;
+    }
+    /* A volume takes at least 57 bytes (a circle): checked before
+     * allocating for them. */
+    if (n > (b.n - b.at) / 57)
+        goto out;
+    if ((op->volumes = calloc(n, sizeof *op->volumes)) == NULL) {
+        rc = DCF_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = r_volume(&b, limits, &op->volumes[i]);
+        if (op->volumes[i].footprint != NULL)
+            op->n_volumes = i + 1;
+        if (rc != DCF_OK)
+            goto out;
+    }
+    rc = b.at == b.n ? DCF_OK : DCF_EINVAL;
+out:
+    if (rc == DCF_OK) {
+        *out = op;
+    } else {
+        dcf_operation_free(op);
+        if (rc != DCF_ENOMEM && rc != DCF_ELIMIT)
+            rc = DCF_EINVAL;
+    }
+    return rc;
 }

@@ -192,6 +192,8 @@ typedef struct {
     const char *id;
     dcf_operation_t *op; /* new version (owned until the engine takes it) */
     char *body;          /* op's canonical row JSON, made before the write (op_prepare) */
+    unsigned char *prep; /* op's binary form (dcf_operation_pack), for start-up */
+    size_t prep_len;
     const char *if_match;
     dcf_op_state_t to;
     dcf_time_t now;
@@ -210,6 +212,7 @@ typedef struct {
     char state[16];
     int64_t version;
     dcf_time_t created;
+    int64_t seq;
 } oprow_t;
 
 static int oprow_cb(void *arg, const dcf_store_val_t *c, size_t nc) {
@@ -219,6 +222,7 @@ static int oprow_cb(void *arg, const dcf_store_val_t *c, size_t nc) {
     svc_text_copy(r->state, sizeof r->state, &c[1]);
     r->version = c[2].u.i;
     r->created = c[3].u.i;
+    r->seq = c[4].u.i;
     return 0;
 }
 
@@ -227,7 +231,7 @@ static int op_load_row(dcf_store_tx_t *tx, opw_t *w, oprow_t *row) {
     dcf_store_val_t k = dcf_store_val_text(w->id, strlen(w->id));
     memset(row, 0, sizeof *row);
     int rc = dcf_store_tx_query(tx,
-                                "SELECT party, state, version, created_at FROM operations "
+                                "SELECT party, state, version, created_at, seq FROM operations "
                                 "WHERE id = $1",
                                 &k, 1, oprow_cb, row);
     if (rc != DCF_OK)
@@ -277,10 +281,13 @@ static int op_event(dcf_service_t *s, dcf_store_tx_t *tx, opw_t *w, const char *
 static int op_prepare(opw_t *w) {
     w->resource = dcf_operation_to_json(w->op);
     w->body = w->resource ? json_dumps(w->resource, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    return w->body ? DCF_OK : DCF_ENOMEM;
+    if (w->body == NULL)
+        return DCF_ENOMEM;
+    return dcf_operation_pack(w->op, &w->prep, &w->prep_len);
 }
 
-/* INSERT (version 1) or UPDATE the row from w->op and w->body. */
+/* INSERT (version 1) or UPDATE the row of operation `seq` from w->op and
+ * w->body, and its binary form in op_prep (migration 7). */
 static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_time_t created) {
     span_t sp;
     int rc;
@@ -300,6 +307,7 @@ static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_t
         dcf_store_val_int(seq),
         dcf_store_val_text(w->op->party, strlen(w->op->party)),
     };
+    dcf_store_val_t pv[2] = {dcf_store_val_int(seq), dcf_store_val_blob(w->prep, w->prep_len)};
     if (insert)
         rc = dcf_store_tx_exec(tx,
                                "INSERT INTO operations (id, version, state, t_start, t_end, west, "
@@ -313,6 +321,11 @@ static int op_save(dcf_store_tx_t *tx, opw_t *w, bool insert, int64_t seq, dcf_t
                                "t_end = $5, west = $6, south = $7, east = $8, north = $9, "
                                "body = $10, updated_at = $11 WHERE id = $1",
                                v, 11, NULL);
+    if (rc == DCF_OK)
+        rc = dcf_store_tx_exec(tx,
+                               insert ? "INSERT INTO op_prep (seq, prep) VALUES ($1, $2)"
+                                      : "UPDATE op_prep SET prep = $2 WHERE seq = $1",
+                               pv, 2, NULL);
     if (rc == DCF_OK) {
         json_t *r = w->resource;
         if (json_object_set_new(r, "version", json_integer(w->version)) != 0 ||
@@ -394,7 +407,8 @@ static int update_fn(dcf_store_tx_t *tx, void *arg) {
         return rc;
     w->version = row.version + 1;
     snprintf(w->state, sizeof w->state, "%s", row.state);
-    rc = op_write_checked(tx, w, false, 0, row.created, "operation.updated", "operation.update");
+    rc = op_write_checked(tx, w, false, row.seq, row.created, "operation.updated",
+                          "operation.update");
     if (rc != DCF_OK)
         return rc;
     pthread_rwlock_wrlock(&s->eng_lock);
@@ -443,6 +457,10 @@ static int transition_apply(dcf_store_tx_t *tx, opw_t *w, const oprow_t *row) {
                            "UPDATE operations SET version = $2, state = $3, updated_at = $4 "
                            "WHERE id = $1",
                            v, 4, NULL);
+    if (rc == DCF_OK && w->to != DCF_OP_ACTIVE) { /* no longer live: start-up skips it */
+        dcf_store_val_t k = dcf_store_val_int(row->seq);
+        rc = dcf_store_tx_exec(tx, "DELETE FROM op_prep WHERE seq = $1", &k, 1, NULL);
+    }
     if (rc != DCF_OK)
         return rc;
     const dcf_operation_t *live = dcf_engine_get(s->eng, w->id);
@@ -499,6 +517,7 @@ static int op_write_result(opw_t *w, int rc, dcf_problem_t *p) {
 static void opw_clear(opw_t *w) {
     dcf_operation_free(w->op);
     free(w->body);
+    free(w->prep);
     json_decref(w->resource);
     json_decref(w->views);
     json_decref(w->refused);

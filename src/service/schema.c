@@ -232,9 +232,25 @@ static const char MIGRATION_5[] = "CREATE TABLE sessions ("
  * this migration, and proofs read them there. */
 static const char MIGRATION_6[] = "ALTER TABLE audit_entries RENAME COLUMN leaf TO hashes;";
 
+/* Start-up without JSON (service.c): op_prep holds the binary form
+ * (dcf_operation_pack) of every live (planned or active) operation, keyed
+ * by its seq, written with every new text of its body and deleted when it
+ * completes or is cancelled, so start-up reads this small table and not
+ * the operations.  The live operations of an older store enter with no
+ * binary form (NULL); start-up parses their JSON text once and writes it.
+ * The partial index holds only resolved conflicts, so start-up counts the
+ * open ones as all rows (COUNT(*) reads the smallest index) minus the
+ * resolved, instead of scanning the table; an open conflict costs it
+ * nothing. */
+static const char MIGRATION_7[] =
+    "CREATE TABLE op_prep (seq INTEGER PRIMARY KEY, prep BYTEA);"
+    "INSERT INTO op_prep (seq, prep) SELECT seq, NULL FROM operations "
+    "  WHERE state IN ('planned', 'active');"
+    "CREATE INDEX conflicts_resolved ON conflicts (seq) WHERE state = 'resolved';";
+
 const dcf_store_migration_t dcf_service_migrations[] = {
-    {1, MIGRATION_1}, {2, MIGRATION_2}, {3, MIGRATION_3},
-    {4, MIGRATION_4}, {5, MIGRATION_5}, {6, MIGRATION_6},
+    {1, MIGRATION_1}, {2, MIGRATION_2}, {3, MIGRATION_3}, {4, MIGRATION_4},
+    {5, MIGRATION_5}, {6, MIGRATION_6}, {7, MIGRATION_7},
 };
 const size_t dcf_service_n_migrations =
     sizeof dcf_service_migrations / sizeof dcf_service_migrations[0];

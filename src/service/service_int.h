@@ -97,6 +97,7 @@ struct dcf_service_s {
     int64_t op_seq;       /* writer */
     int64_t conflict_seq; /* writer */
     atomic_size_t open_conflicts;
+    size_t loaded_from_text; /* live operations start-up parsed from JSON text */
     svc_audit_t audit;
     json_t *rules_json; /* the rule table as loaded (NULL: built-in default) */
 
