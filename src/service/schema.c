@@ -238,12 +238,16 @@ static const char MIGRATION_6[] = "ALTER TABLE audit_entries RENAME COLUMN leaf 
  * completes or is cancelled, so start-up reads this small table and not
  * the operations.  The live operations of an older store enter with no
  * binary form (NULL); start-up parses their JSON text once and writes it.
- * The partial index holds only resolved conflicts, so start-up counts the
+ * The live operations' index gains their seq, so that start-up can check
+ * op_prep against them (count and sum of seqs) from the index alone.  The
+ * partial index holds only resolved conflicts, so start-up counts the
  * open ones as all rows (COUNT(*) reads the smallest index) minus the
  * resolved, instead of scanning the table; an open conflict costs it
  * nothing. */
 static const char MIGRATION_7[] =
     "CREATE TABLE op_prep (seq INTEGER PRIMARY KEY, prep BYTEA);"
+    "DROP INDEX operations_live_end;"
+    "CREATE INDEX operations_live_end ON operations (state, t_end, seq);"
     "INSERT INTO op_prep (seq, prep) SELECT seq, NULL FROM operations "
     "  WHERE state IN ('planned', 'active');"
     "CREATE INDEX conflicts_resolved ON conflicts (seq) WHERE state = 'resolved';";

@@ -758,8 +758,9 @@ typedef struct {
     size_t n, cap;
     dcf_operation_t **tops; /* parsed from the JSON text */
     size_t tn, tcap;
-    int64_t *redo; /* seqs whose binary form did not decode */
+    int64_t *redo; /* seqs to load from their JSON text after the scan */
     size_t n_redo, cap_redo;
+    uint64_t seq_sum; /* of the operations pushed (wraps) */
 } op_list_t;
 
 typedef struct {
@@ -771,9 +772,19 @@ typedef struct {
     int rc;      /* first error (under mu) */
     op_list_t lists[LOAD_WORKERS_MAX];
     size_t n_workers;
+    op_list_t reader; /* the reading thread's redo seqs */
+    size_t rows;      /* of op_prep read */
 } op_loader_t;
 
-static int op_list_push(op_list_t *l, dcf_operation_t *op, bool text) {
+static int op_list_redo(op_list_t *l, int64_t seq) {
+    if (dcf_array_reserve((void **)&l->redo, &l->cap_redo, l->n_redo + 1, sizeof *l->redo) !=
+        DCF_OK)
+        return DCF_ENOMEM;
+    l->redo[l->n_redo++] = seq;
+    return DCF_OK;
+}
+
+static int op_list_push(op_list_t *l, dcf_operation_t *op, int64_t seq, bool text) {
     dcf_operation_t ***v = text ? &l->tops : &l->ops;
     size_t *n = text ? &l->tn : &l->n, *cap = text ? &l->tcap : &l->cap;
     if (dcf_array_reserve((void **)v, cap, *n + 1, sizeof **v) != DCF_OK) {
@@ -781,6 +792,7 @@ static int op_list_push(op_list_t *l, dcf_operation_t *op, bool text) {
         return DCF_ENOMEM;
     }
     (*v)[(*n)++] = op;
+    l->seq_sum += (uint64_t)seq;
     return DCF_OK;
 }
 
@@ -817,16 +829,12 @@ static int load_one(op_list_t *l, const load_batch_t *b, size_t i) {
         stored_limits(&lim);
         rc =
             dcf_operation_unpack(p, len, &lim, DCF_PARSE_REQUIRE_ID | DCF_PARSE_REQUIRE_PARTY, &op);
-        if (rc == DCF_EINVAL) {
-            rc = dcf_array_reserve((void **)&l->redo, &l->cap_redo, l->n_redo + 1, sizeof *l->redo);
-            if (rc == DCF_OK)
-                l->redo[l->n_redo++] = b->seq[i];
-            return rc;
-        }
+        if (rc == DCF_EINVAL)
+            return op_list_redo(l, b->seq[i]);
     } else {
         rc = op_parse_stored(p, len, &op);
     }
-    return rc == DCF_OK ? op_list_push(l, op, !b->packed[i]) : rc;
+    return rc == DCF_OK ? op_list_push(l, op, b->seq[i], !b->packed[i]) : rc;
 }
 
 typedef struct {
@@ -886,15 +894,22 @@ static void load_flush(op_loader_t *ld) {
     pthread_mutex_unlock(&ld->mu);
 }
 
-/* Row callback: (seq, prep, body when prep is NULL), one live operation. */
+/* Row callback: (seq, prep, body when prep is NULL), one live operation.
+ * A row with neither a binary form nor a text here (prep of another type,
+ * or no operation row at all) goes to the redo list: after the scan its
+ * text is looked up by seq, and a row that has none is left out, which the
+ * count check of load_live then repairs. */
 static int op_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     op_loader_t *ld = arg;
     load_batch_t *b = ld->filling;
     (void)nc;
     bool packed = c[1].type == DCF_STORE_BLOB;
     const dcf_store_val_t *form = packed ? &c[1] : &c[2];
-    if (form->type != DCF_STORE_BLOB && form->type != DCF_STORE_TEXT)
+    if (c[0].type != DCF_STORE_INT)
         return DCF_EINTERNAL;
+    ld->rows++;
+    if (form->type != DCF_STORE_BLOB && form->type != DCF_STORE_TEXT)
+        return op_list_redo(&ld->reader, c[0].u.i);
     if (b == NULL && (b = ld->filling = calloc(1, sizeof *b)) == NULL)
         return DCF_ENOMEM;
     size_t len = form->u.b.len;
@@ -917,6 +932,7 @@ static int op_row(void *arg, const dcf_store_val_t *c, size_t nc) {
 
 typedef struct {
     op_list_t *l;
+    int64_t seq;
     int rc;
 } redo_t;
 
@@ -924,20 +940,26 @@ static int redo_row(void *arg, const dcf_store_val_t *c, size_t nc) {
     redo_t *r = arg;
     dcf_operation_t *op = NULL;
     (void)nc;
+    if (c[0].type != DCF_STORE_TEXT)
+        return 0;
     r->rc = op_parse_stored(c[0].u.b.ptr, c[0].u.b.len, &op);
     if (r->rc == DCF_OK)
-        r->rc = op_list_push(r->l, op, true);
+        r->rc = op_list_push(r->l, op, r->seq, true);
     return 0;
 }
 
-/* The rows whose binary form did not decode, from their JSON text. */
-static int load_redo(dcf_service_t *s, op_list_t *l) {
+/* The seqs of `from` (whose binary form was missing or did not decode),
+ * from their live operation's JSON text, into `to`.  A seq that names no
+ * live operation is skipped. */
+static int load_redo(dcf_service_t *s, const op_list_t *from, op_list_t *to) {
     int rc = DCF_OK;
-    for (size_t i = 0; i < l->n_redo && rc == DCF_OK; i++) {
-        redo_t r = {l, DCF_ENOENT};
-        dcf_store_val_t k = dcf_store_val_int(l->redo[i]);
-        rc = dcf_store_read(s->st, "SELECT body FROM operations WHERE seq = $1", &k, 1, redo_row,
-                            &r);
+    for (size_t i = 0; i < from->n_redo && rc == DCF_OK; i++) {
+        redo_t r = {to, from->redo[i], DCF_OK};
+        dcf_store_val_t k = dcf_store_val_int(from->redo[i]);
+        rc = dcf_store_read(s->st,
+                            "SELECT body FROM operations WHERE seq = $1 "
+                            "AND state IN ('planned', 'active')",
+                            &k, 1, redo_row, &r);
         if (rc == DCF_OK)
             rc = r.rc;
     }
@@ -945,8 +967,11 @@ static int load_redo(dcf_service_t *s, op_list_t *l) {
 }
 
 /* Read and decode every live operation into *ops / *n (caller frees); the
- * last *n_text of them were parsed from their JSON text. */
-static int load_operations(dcf_service_t *s, dcf_operation_t ***ops, size_t *n, size_t *n_text) {
+ * last *n_text of them were parsed from their JSON text; *seq_sum is the
+ * sum of their seqs (wrapping); *rows counts the op_prep rows read (more
+ * than *n when some named no live operation). */
+static int load_operations(dcf_service_t *s, dcf_operation_t ***ops, size_t *n, size_t *n_text,
+                           uint64_t *seq_sum, size_t *rows) {
     op_loader_t ld = {.mu = PTHREAD_MUTEX_INITIALIZER,
                       .work_cv = PTHREAD_COND_INITIALIZER,
                       .room_cv = PTHREAD_COND_INITIALIZER};
@@ -987,11 +1012,17 @@ static int load_operations(dcf_service_t *s, dcf_operation_t ***ops, size_t *n, 
     }
     rc = ld.rc;
     for (size_t i = 0; i < ld.n_workers && rc == DCF_OK; i++)
-        rc = load_redo(s, &ld.lists[i]);
+        rc = load_redo(s, &ld.lists[i], &ld.lists[i]);
+    if (rc == DCF_OK)
+        rc = load_redo(s, &ld.reader, &ld.lists[0]);
+    free(ld.reader.redo);
     *n_text = 0;
+    *seq_sum = 0;
+    *rows = ld.rows;
     for (size_t i = 0; i < ld.n_workers; i++) {
         total += ld.lists[i].n + ld.lists[i].tn;
         *n_text += ld.lists[i].tn;
+        *seq_sum += ld.lists[i].seq_sum;
     }
     *ops = rc == DCF_OK ? malloc((total ? total : 1) * sizeof **ops) : NULL;
     if (rc == DCF_OK && *ops == NULL)
@@ -1024,11 +1055,14 @@ static int load_operations(dcf_service_t *s, dcf_operation_t ***ops, size_t *n, 
 
 /* op_prep must name exactly the live operations.  The writes keep it so;
  * should it ever differ (a store edited by hand, a bug), a missing row
- * would hide a live operation from every conflict check.  So start-up
- * counts the live operations through their index and, on a mismatch,
- * rebuilds op_prep's set of rows from the operations table (new rows with
- * no binary form, parsed from their text and then written) and loads
- * again. */
+ * would hide a live operation from every conflict check, and a stale one
+ * would make a finished operation conflict.  So start-up compares the count
+ * and the sum of the seqs it loaded with those of the live operations (one
+ * pass over the covering index operations_live_end, migration 7) and, on a
+ * mismatch, or when a row of op_prep named no live operation, rebuilds
+ * op_prep's set of rows from the operations table (new
+ * rows with no binary form, parsed from their text and then written) and
+ * loads again. */
 static int reconcile_fn(dcf_store_tx_t *tx, void *arg) {
     int rc;
     (void)arg;
@@ -1051,21 +1085,37 @@ static void free_ops(dcf_operation_t **ops, size_t n) {
     free(ops);
 }
 
+typedef struct {
+    int64_t count;
+    uint64_t sum;
+} live_sum_t;
+
+static int live_sum_row(void *arg, const dcf_store_val_t *c, size_t nc) {
+    live_sum_t *l = arg;
+    (void)nc;
+    l->count = c[0].u.i;
+    l->sum = c[1].type == DCF_STORE_INT ? (uint64_t)c[1].u.i : 0; /* NULL: none */
+    return 0;
+}
+
 static int load_live(dcf_service_t *s, dcf_operation_t ***ops, size_t *n, size_t *n_text) {
-    int64_t live = -1;
-    int rc = load_operations(s, ops, n, n_text);
+    live_sum_t live = {-1, 0};
+    uint64_t sum = 0;
+    size_t rows = 0;
+    int rc = load_operations(s, ops, n, n_text, &sum, &rows);
     if (rc == DCF_OK)
         rc = dcf_store_read(s->st,
-                            "SELECT COUNT(*) FROM operations WHERE state IN ('planned', 'active')",
-                            NULL, 0, svc_int_row, &live);
-    if (rc != DCF_OK || live == (int64_t)*n)
+                            "SELECT COUNT(*), SUM(seq) FROM operations "
+                            "WHERE state IN ('planned', 'active')",
+                            NULL, 0, live_sum_row, &live);
+    if (rc != DCF_OK || (live.count == (int64_t)*n && live.sum == sum && rows == *n))
         return rc;
     free_ops(*ops, *n);
     *ops = NULL;
     *n = 0;
     if ((rc = dcf_store_write(s->st, reconcile_fn, NULL)) != DCF_OK)
         return rc;
-    return load_operations(s, ops, n, n_text);
+    return load_operations(s, ops, n, n_text, &sum, &rows);
 }
 
 /* Start-up writes the binary form of the operations it had to parse from
