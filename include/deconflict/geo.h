@@ -250,8 +250,9 @@ struct json_t *dcf_operation_to_json(const dcf_operation_t *op);
 /*
  * The binary form of an operation: what the server stores beside the JSON
  * text so that start-up rebuilds its live operations without parsing JSON.
- * Little-endian, fixed widths, versioned ("DCOP" and a version byte), one
- * canonical encoding per operation: unpacking a buffer and packing the
+ * Little-endian, fixed widths, versioned ("DCOP" and a version byte), ended
+ * by a check that refuses damaged bytes, one canonical encoding per
+ * operation: unpacking a buffer and packing the
  * result gives the same bytes.  The layout is described above the code, at
  * the end of src/geo/model.c.  The form carries the model only (what dcf_operation_to_json
  * writes); footprints are rebuilt by their constructors, so every geometry
@@ -261,9 +262,9 @@ struct json_t *dcf_operation_to_json(const dcf_operation_t *op);
  * Returns DCF_OK or DCF_ENOMEM.
  *
  * dcf_operation_unpack: the whole of buf[0..len) must be one operation.
- * Every field is checked as the JSON reader checks it (`flags` as for
- * dcf_operation_from_json; `limits` NULL for the defaults), so a damaged or
- * foreign buffer is refused, never trusted.  Returns DCF_OK, DCF_EINVAL
+ * The check must match, and every field is checked as the JSON reader
+ * checks it (`flags` as for dcf_operation_from_json; `limits` NULL for the
+ * defaults), so a damaged or foreign buffer is refused, never trusted.  Returns DCF_OK, DCF_EINVAL
  * (malformed, a rule broken or an unknown version), DCF_ELIMIT or
  * DCF_ENOMEM; *out is untouched on error.
  */

@@ -102,6 +102,8 @@ static int grow_to(dcf_strmap_t *m, size_t ncap) {
 
 int dcf_strmap_reserve(dcf_strmap_t *m, size_t n) {
     size_t ncap = m->cap;
+    if (n > STRMAP_MAX_CAP / 10 * 7) /* more than the largest table holds */
+        return DCF_ELIMIT;
     while (n * 10 > ncap * 7) {
         if (ncap >= STRMAP_MAX_CAP)
             return DCF_ELIMIT;

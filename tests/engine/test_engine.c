@@ -12,6 +12,14 @@
  * their own dcf_engine_reader_t and must give exactly the single-threaded
  * answers, first on a still population and then while a writer replaces
  * operations under a reader-writer lock (as the server does).
+ *
+ * dcf_engine_add_bulk (start-up's path): engines loaded in one batch, in
+ * several batches and one operation at a time from the same random
+ * operations must answer every probe alike, before and after removals.  A
+ * batch that repeats an id already live, or repeats an id within itself, is
+ * refused with DCF_EEXIST and leaves the engine answering exactly as before
+ * (the batch's operations stay the caller's, who frees them); an empty batch
+ * is fine.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -369,8 +377,246 @@ static void test_readers_concurrent(void) {
     dcf_rules_free(rules);
 }
 
+/* ----------------------------------------------------------- bulk add -- */
+
+#define B_POP    450
+#define B_PROBES 150
+#define B_BATCH  60
+
+/* n random operations.  The same generator state gives the same ids and
+ * operations again, so two engines can be filled with equal copies. */
+static void make_ops(dcf_operation_t **ops, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        while ((ops[i] = random_op()) == NULL)
+            ;
+}
+
+typedef struct {
+    uint64_t rng;
+    long seq;
+} gen_state_t;
+
+static gen_state_t gen_save(void) {
+    return (gen_state_t){rng, seq};
+}
+
+static void gen_restore(gen_state_t g) {
+    rng = g.rng;
+    seq = g.seq;
+}
+
+/* Probes whose answers differ between engines a and b; *total counts a's
+ * conflicts. */
+static long engines_differ(dcf_engine_t *a, dcf_engine_t *b, dcf_operation_t **probes, size_t n,
+                           long *total) {
+    long diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        found_t fa = {.n = 0}, fb = {.n = 0};
+        if (dcf_engine_check(a, probes[i], collect, &fa) != DCF_OK ||
+            dcf_engine_check(b, probes[i], collect, &fb) != DCF_OK || !same_found(&fa, &fb))
+            diff++;
+        if (total != NULL)
+            *total += (long)fa.n;
+    }
+    return diff;
+}
+
+static int count_pair(void *arg, const dcf_conflict_t *c) {
+    (void)c;
+    (*(long *)arg)++;
+    return 0;
+}
+
+static long all_pairs(dcf_engine_t *e) {
+    long n = 0;
+    CHECK_INT(dcf_engine_all_conflicts(e, count_pair, &n), DCF_OK);
+    return n;
+}
+
+static void test_bulk_matches_one_by_one(void) {
+    dcf_sep_t def = {.horizontal_m = 600, .vertical_m = 150, .time_us = 30 * DCF_USEC_PER_SEC};
+    dcf_sep_t hf = {.horizontal_m = 2000, .vertical_m = 300, .time_us = 300 * DCF_USEC_PER_SEC};
+    dcf_rules_t *rules = NULL;
+    dcf_engine_t *one = NULL, *bulk = NULL, *parts = NULL;
+    static dcf_operation_t *a[B_POP], *b[B_POP], *c[B_POP], *probes[B_PROBES];
+
+    CHECK_INT(dcf_rules_new(&def, &rules), DCF_OK);
+    CHECK_INT(dcf_rules_set(rules, "helicopter", "fixed-wing", &hf), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &one), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &bulk), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &parts), DCF_OK);
+    if (one == NULL || bulk == NULL || parts == NULL)
+        return;
+    gen_state_t g = gen_save();
+    make_ops(a, B_POP);
+    gen_restore(g);
+    make_ops(b, B_POP);
+    gen_restore(g);
+    make_ops(c, B_POP);
+    make_ops(probes, B_PROBES);
+    long unequal = 0;
+    for (size_t i = 0; i < B_POP; i++)
+        unequal += !dcf_operation_equal(a[i], b[i]) || !dcf_operation_equal(a[i], c[i]);
+    CHECK_INT(unequal, 0);
+
+    for (size_t i = 0; i < B_POP; i++)
+        CHECK_INT(dcf_engine_add(one, a[i]), DCF_OK);
+    CHECK_INT(dcf_engine_add_bulk(bulk, b, B_POP), DCF_OK);
+    /* In parts: into an empty engine, then into a loaded one, then one by
+     * one on top. */
+    CHECK_INT(dcf_engine_add_bulk(parts, c, B_POP / 3), DCF_OK);
+    CHECK_INT(dcf_engine_add_bulk(parts, c + B_POP / 3, B_POP / 3), DCF_OK);
+    for (size_t i = 2 * (B_POP / 3); i < B_POP; i++)
+        CHECK_INT(dcf_engine_add(parts, c[i]), DCF_OK);
+    CHECK_INT(dcf_engine_count(bulk), B_POP);
+    CHECK_INT(dcf_engine_count(parts), B_POP);
+    long wrong = 0;
+    for (size_t i = 0; i < B_POP; i++)
+        wrong += dcf_engine_get(bulk, b[i]->id) != b[i] || dcf_engine_get(parts, c[i]->id) != c[i];
+    CHECK_INT(wrong, 0);
+
+    long total = 0;
+    CHECK_INT(engines_differ(one, bulk, probes, B_PROBES, &total), 0);
+    CHECK_INT(engines_differ(one, parts, probes, B_PROBES, NULL), 0);
+    CHECK_MSG(total > B_PROBES, "only %ld conflicts: too sparse to mean much", total);
+    long pairs = all_pairs(one);
+    CHECK(pairs > 0);
+    CHECK_INT(all_pairs(bulk), pairs);
+    CHECK_INT(all_pairs(parts), pairs);
+
+    /* Removals work on bulk-loaded records (positions, keys, ids). */
+    char id[DCF_ID_MAX + 1];
+    for (size_t i = 0; i < B_POP; i += 3) {
+        snprintf(id, sizeof id, "%s", a[i]->id);
+        CHECK_INT(dcf_engine_remove(one, id), DCF_OK);
+        CHECK_INT(dcf_engine_remove(bulk, id), DCF_OK);
+        CHECK_INT(dcf_engine_remove(parts, id), DCF_OK);
+    }
+    CHECK_INT(dcf_engine_count(bulk), dcf_engine_count(one));
+    CHECK_INT(engines_differ(one, bulk, probes, B_PROBES, NULL), 0);
+    CHECK_INT(engines_differ(one, parts, probes, B_PROBES, NULL), 0);
+    CHECK_INT(all_pairs(bulk), all_pairs(one));
+    fprintf(stderr, "bulk: %d operations, %ld probe conflicts, %ld pairs, all alike\n", B_POP,
+            total, pairs);
+
+    for (size_t i = 0; i < B_PROBES; i++)
+        dcf_operation_free(probes[i]);
+    dcf_engine_free(parts);
+    dcf_engine_free(bulk);
+    dcf_engine_free(one);
+    dcf_rules_free(rules);
+}
+
+static void free_ops(dcf_operation_t **ops, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        dcf_operation_free(ops[i]);
+}
+
+/* The ids of batch[0..n) none of which may be live in e. */
+static long batch_ids_live(dcf_engine_t *e, dcf_operation_t **batch, size_t n,
+                           const dcf_operation_t *except) {
+    long live = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dcf_operation_t *got = dcf_engine_get(e, batch[i]->id);
+        live += got != NULL && got != except;
+    }
+    return live;
+}
+
+static void test_bulk_refusals(void) {
+    dcf_sep_t def = {.horizontal_m = 600, .vertical_m = 150, .time_us = 30 * DCF_USEC_PER_SEC};
+    dcf_rules_t *rules = NULL;
+    dcf_engine_t *e = NULL, *ref = NULL;
+    static dcf_operation_t *base_e[B_POP], *base_r[B_POP], *probes[B_PROBES];
+    dcf_operation_t *batch[B_BATCH], *copy[B_BATCH];
+    const size_t nb = B_POP / 2;
+
+    CHECK_INT(dcf_rules_new(&def, &rules), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &e), DCF_OK);
+    CHECK_INT(dcf_engine_new(rules, NULL, &ref), DCF_OK);
+    if (e == NULL || ref == NULL)
+        return;
+    gen_state_t g = gen_save();
+    make_ops(base_e, nb);
+    gen_restore(g);
+    make_ops(base_r, nb);
+    make_ops(probes, B_PROBES);
+    CHECK_INT(dcf_engine_add_bulk(e, base_e, nb), DCF_OK);
+    for (size_t i = 0; i < nb; i++)
+        CHECK_INT(dcf_engine_add(ref, base_r[i]), DCF_OK);
+    long pairs = all_pairs(ref);
+    CHECK_INT(engines_differ(ref, e, probes, B_PROBES, NULL), 0);
+
+    /* An id already live, at the start, the middle and the end of a batch:
+     * refused, the live operation untouched, nothing of the batch added. */
+    const size_t where[] = {0, B_BATCH / 2, B_BATCH - 1};
+    for (size_t w = 0; w < 3; w++) {
+        make_ops(batch, B_BATCH);
+        const dcf_operation_t *old = base_e[7 + w];
+        snprintf(batch[where[w]]->id, sizeof batch[where[w]]->id, "%s", old->id);
+        CHECK_INT(dcf_engine_add_bulk(e, batch, B_BATCH), DCF_EEXIST);
+        CHECK_INT(dcf_engine_count(e), nb);
+        CHECK(dcf_engine_get(e, old->id) == old);
+        CHECK_INT(batch_ids_live(e, batch, B_BATCH, old), 0);
+        CHECK_INT(engines_differ(ref, e, probes, B_PROBES, NULL), 0);
+        CHECK_INT(all_pairs(e), pairs);
+        free_ops(batch, B_BATCH); /* still ours: ASan reports a double free */
+    }
+
+    /* Two operations of one id within the batch (neither live yet). */
+    const size_t dup[][2] = {{0, 1}, {3, B_BATCH - 1}, {B_BATCH - 2, B_BATCH - 1}};
+    for (size_t d = 0; d < 3; d++) {
+        make_ops(batch, B_BATCH);
+        snprintf(batch[dup[d][1]]->id, sizeof batch[dup[d][1]]->id, "%s", batch[dup[d][0]]->id);
+        CHECK_INT(dcf_engine_add_bulk(e, batch, B_BATCH), DCF_EEXIST);
+        CHECK_INT(dcf_engine_count(e), nb);
+        CHECK_INT(batch_ids_live(e, batch, B_BATCH, NULL), 0);
+        CHECK_INT(engines_differ(ref, e, probes, B_PROBES, NULL), 0);
+        CHECK_INT(all_pairs(e), pairs);
+        free_ops(batch, B_BATCH);
+    }
+
+    /* A batch of two of one id into an empty engine. */
+    dcf_engine_t *empty = NULL;
+    CHECK_INT(dcf_engine_new(rules, NULL, &empty), DCF_OK);
+    make_ops(batch, 2);
+    snprintf(batch[1]->id, sizeof batch[1]->id, "%s", batch[0]->id);
+    CHECK_INT(dcf_engine_add_bulk(empty, batch, 2), DCF_EEXIST);
+    CHECK_INT(dcf_engine_count(empty), 0);
+    CHECK(dcf_engine_get(empty, batch[0]->id) == NULL);
+    free_ops(batch, 2);
+
+    /* Empty batches, into an empty engine and a loaded one. */
+    CHECK_INT(dcf_engine_add_bulk(empty, batch, 0), DCF_OK);
+    CHECK_INT(dcf_engine_count(empty), 0);
+    CHECK_INT(dcf_engine_add_bulk(e, batch, 0), DCF_OK);
+    CHECK_INT(dcf_engine_count(e), nb);
+    CHECK_INT(engines_differ(ref, e, probes, B_PROBES, NULL), 0);
+    dcf_engine_free(empty);
+
+    /* After the refusals, a good batch goes in and the engine still agrees
+     * with one filled one operation at a time. */
+    g = gen_save();
+    make_ops(batch, B_BATCH);
+    gen_restore(g);
+    make_ops(copy, B_BATCH);
+    CHECK_INT(dcf_engine_add_bulk(e, batch, B_BATCH), DCF_OK);
+    for (size_t i = 0; i < B_BATCH; i++)
+        CHECK_INT(dcf_engine_add(ref, copy[i]), DCF_OK);
+    CHECK_INT(dcf_engine_count(e), nb + B_BATCH);
+    CHECK_INT(engines_differ(ref, e, probes, B_PROBES, NULL), 0);
+    CHECK_INT(all_pairs(e), all_pairs(ref));
+
+    free_ops(probes, B_PROBES);
+    dcf_engine_free(ref);
+    dcf_engine_free(e);
+    dcf_rules_free(rules);
+}
+
 int main(void) {
     RUN(test_engine_vs_brute_force);
     RUN(test_readers_concurrent);
+    RUN(test_bulk_matches_one_by_one);
+    RUN(test_bulk_refusals);
     TEST_DONE();
 }
