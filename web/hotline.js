@@ -133,7 +133,9 @@ export function createHotline(app) {
     const err = h('p', { class: 'error', role: 'alert' });
     const act = async (path, body) => {
       err.textContent = '';
-      try { await app.api.post(`/v1/lines/${l.id}/${path}`, body); await loadLines(); render(); } catch (x) { err.textContent = problemText(x); }
+      try { await app.api.post(`/v1/lines/${l.id}/${path}`, body); } catch (x) { err.textContent = problemText(x); return false; }
+      try { await loadLines(); render(); } catch (x) { err.textContent = problemText(x); }
+      return true;
     };
     const box = h('div', { class: 'line-admin' });
     if (role() === 'party-admin' && !me.accepted_at)
@@ -143,10 +145,14 @@ export function createHotline(app) {
         box.append(h('span', { class: 'badge warn' }, `${t('hl.suspended')}: ${me.suspended.reason}`), ' ',
           h('button', { id: 'line-resume', onclick: () => act('resume') }, t('hl.resume')));
       } else {
-        const reason = h('input', { id: 'line-reason', maxlength: 500, 'aria-label': t('hl.reason'), placeholder: t('hl.reason') });
-        box.append(reason, ' ', h('button', { id: 'line-suspend', onclick: () => {
-          if (reason.value.trim()) act('suspend', { reason: reason.value.trim() });
-          else err.textContent = t('hl.needreason');
+        // Kept like the other forms: an event re-rendering the view while
+        // someone types the reason must not wipe it.
+        const reason = keep('reason:' + l.id, () =>
+          h('input', { id: 'line-reason', maxlength: 500, 'aria-label': t('hl.reason'), placeholder: t('hl.reason') }));
+        box.append(reason, ' ', h('button', { id: 'line-suspend', onclick: async () => {
+          const why = reason.value.trim();
+          if (!why) { err.textContent = t('hl.needreason'); return; }
+          if (await act('suspend', { reason: why })) reason.value = '';
         } }, t('hl.suspend')));
       }
     }

@@ -399,6 +399,11 @@ step('a party-admin proposes a line, the other accepts it, then suspends and res
   await red.click('#line-suspend');                       // no reason: refused in the form
   await red.locator('.line-admin .error').filter({ hasText: /reason/ }).waitFor();
   await red.fill('#line-reason', 'maintenance');
+  // Anything that re-renders the view (an event, here a click on the line)
+  // must keep what is typed: a rebuilt field once lost the reason, and the
+  // suspension was refused for want of one.
+  await red.locator('#line-list button.item').filter({ hasText: 'Second line' }).click();
+  assert.equal(await red.inputValue('#line-reason'), 'maintenance');
   await red.click('#line-suspend');
   await blueItem.filter({ hasText: 'suspended' }).waitFor();
   await shot(red, '13-red-line-suspended');
