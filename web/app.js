@@ -80,7 +80,7 @@ for (const b of tabs) {
 }
 
 // ------------------------------------------------------------- sign-in --
-function showSignIn(message) {
+function showSignIn(message, keep = false) {
   signedIn = false;
   if (picking) picking(null);
   if (stream) { stream.close(); stream = null; }
@@ -92,7 +92,9 @@ function showSignIn(message) {
   for (const v of ['map', 'conflicts', 'hotline', 'audit']) $('view-' + v).hidden = true;
   $('view-signin').hidden = false;
   $('signin-error').textContent = message || '';
-  $('token').value = '';
+  // Boot shows the form only once its session check has failed, and a
+  // token typed or pasted meanwhile must survive that (keep = true).
+  if (!keep) $('token').value = '';
   $('token').focus();
 }
 
@@ -324,6 +326,6 @@ function openStream() {
     const r = await api.request('GET', '/v1/session', undefined, { noAuthRedirect: true });
     await enter(r.data);
   } catch {
-    showSignIn('');
+    showSignIn('', true);
   }
 })();

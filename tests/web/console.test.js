@@ -109,7 +109,20 @@ before(async () => {
 after(async () => { if (browser) await browser.close(); });
 
 step('sign-in refuses a bad token and accepts a good one', async () => {
-  await blue.goto(URL + '/');
+  // The page checks for a session when it loads; a token typed before that
+  // check fails must not be wiped by it (a slow server once did so in CI).
+  const slow = async (route) => {
+    if (route.request().method() === 'GET') await new Promise((r) => setTimeout(r, 1000));
+    await route.continue();
+  };
+  await blue.route(URL + '/v1/session', slow);
+  await blue.goto(URL + '/', { waitUntil: 'domcontentloaded' });
+  await blue.fill('#token', 'typed early');
+  await blue.waitForResponse((r) => r.url().endsWith('/v1/session') && r.request().method() === 'GET');
+  await blue.locator('#signin-form').waitFor();
+  await blue.waitForTimeout(300); // the page's handler of that answer has run
+  assert.equal(await blue.inputValue('#token'), 'typed early');
+  await blue.unroute(URL + '/v1/session', slow);
   await blue.fill('#token', 'dcf_' + 'x'.repeat(43));
   await blue.click('#signin-form button[type=submit]');
   await blue.locator('#signin-error').filter({ hasText: /not valid/ }).waitFor();
