@@ -1289,9 +1289,7 @@ int dcf_service_open(const dcf_service_opts_t *opts, dcf_service_t **out, char *
     *out = s;
     return DCF_OK;
 fail:
-    for (size_t i = 0; i < l.n; i++)
-        dcf_operation_free(l.ops[i]);
-    free(l.ops);
+    free_ops(l.ops, l.n);
     dcf_service_close(s);
     return rc;
 fail_early:
